@@ -1,0 +1,753 @@
+"""``sacct``: accounting records of jobs and their steps, in Slurm's fixed-width or parsable form.
+
+Workflow tools poll job state through ``sacct -X -P -o JobID,State`` style
+calls, so field names (case-insensitive prefixes), widths (``%N``, negative =
+left-justified), the ``+`` truncation marker, ``-p``/``-P`` endings and the
+default time window (midnight today unless ``-j``) follow Slurm's sacct.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from orchestrator.commands._common import Exit, error, getopt, out, run, split_list
+from orchestrator.lazylog import get_logger
+from orchestrator.slurm.options import NO_ARG, OPTIONAL, REQUIRED, longopts
+
+log = get_logger(__name__)
+
+PROG = "sacct"
+SHORTOPTS = "aA:bBcC:DeE:f:F:g:hi:I:j:k:K:lLM:nN:o:pPq:r:s:S:Ttu:UvVW:x:X"
+LONGOPTS = longopts([
+    ("allusers", NO_ARG, "a"), ("accounts", REQUIRED, "A"), ("allocations", NO_ARG, "X"), ("brief", NO_ARG, "b"),
+    ("batch-script", NO_ARG, "B"), ("completion", NO_ARG, "c"), ("constraints", REQUIRED, "C"),
+    ("delimiter", REQUIRED, "delimiter"), ("duplicates", NO_ARG, "D"), ("federation", NO_ARG, "federation"),
+    ("helpformat", NO_ARG, "e"), ("help-fields", NO_ARG, "e"), ("endtime", REQUIRED, "E"),
+    ("env-vars", NO_ARG, "env-vars"), ("file", REQUIRED, "f"), ("flags", REQUIRED, "F"), ("gid", REQUIRED, "g"),
+    ("group", REQUIRED, "g"), ("help", NO_ARG, "h"), ("local", NO_ARG, "local"), ("name", REQUIRED, "name"),
+    ("nnodes", REQUIRED, "i"), ("ncpus", REQUIRED, "I"), ("jobs", REQUIRED, "j"), ("timelimit-min", REQUIRED, "k"),
+    ("timelimit-max", REQUIRED, "K"), ("long", NO_ARG, "l"), ("allclusters", NO_ARG, "L"),
+    ("cluster", REQUIRED, "M"), ("clusters", REQUIRED, "M"), ("nodelist", REQUIRED, "N"),
+    ("noconvert", NO_ARG, "noconvert"), ("units", REQUIRED, "units"), ("noheader", NO_ARG, "n"),
+    ("fields", REQUIRED, "o"), ("format", REQUIRED, "o"), ("parsable", NO_ARG, "p"), ("parsable2", NO_ARG, "P"),
+    ("qos", REQUIRED, "q"), ("partition", REQUIRED, "r"), ("reason", REQUIRED, "R"), ("state", REQUIRED, "s"),
+    ("starttime", REQUIRED, "S"), ("truncate", NO_ARG, "T"), ("uid", REQUIRED, "u"),
+    ("use-local-uid", NO_ARG, "use-local-uid"), ("usage", NO_ARG, "U"), ("user", REQUIRED, "u"),
+    ("verbose", NO_ARG, "v"), ("version", NO_ARG, "V"), ("wckeys", REQUIRED, "W"),
+    ("whole-hetjob", OPTIONAL, "whole-hetjob"), ("associations", REQUIRED, "x"), ("json", NO_ARG, "json"),
+    ("yaml", NO_ARG, "yaml"),
+])
+
+BRIEF_FIELDS = "jobid,state,exitcode"
+DEFAULT_FIELDS = "jobid,jobname,partition,account,alloccpus,state,exitcode"
+LONG_FIELDS = ("jobid,jobidraw,jobname,partition,maxvmsize,maxvmsizenode,maxvmsizetask,avevmsize,maxrss,maxrssnode,"
+               "maxrsstask,averss,maxpages,maxpagesnode,maxpagestask,avepages,mincpu,mincpunode,mincputask,avecpu,"
+               "ntasks,alloccpus,elapsed,state,exitcode,avecpufreq,reqcpufreqmin,reqcpufreqmax,reqcpufreqgov,"
+               "reqmem,consumedenergy,maxdiskread,maxdiskreadnode,maxdiskreadtask,avediskread,maxdiskwrite,"
+               "maxdiskwritenode,maxdiskwritetask,avediskwrite,reqtres,alloctres,tresusageinave,tresusageinmax,"
+               "tresusageinmaxn,tresusageinmaxt,tresusageinmin,tresusageinminn,tresusageinmint,tresusageintot,"
+               "tresusageoutmax,tresusageoutmaxn,tresusageoutmaxt,tresusageoutave,tresusageouttot")
+
+# (width, name, kind) in Slurm's table order; kind: s = string, u = number, t = elapsed, d = date
+FIELDS: list[tuple[int, str, str]] = [
+    (10, "Account", "s"), (15, "AdminComment", "s"), (10, "AllocCPUS", "u"), (10, "AllocNodes", "s"),
+    (10, "AllocTRES", "s"), (7, "AssocID", "u"), (10, "AveCPU", "s"), (10, "AveCPUFreq", "s"),
+    (14, "AveDiskRead", "s"), (14, "AveDiskWrite", "s"), (10, "AvePages", "s"), (10, "AveRSS", "s"),
+    (10, "AveVMSize", "s"), (16, "BlockID", "s"), (10, "Cluster", "s"), (14, "Comment", "s"),
+    (19, "Constraints", "s"), (14, "ConsumedEnergy", "s"), (17, "ConsumedEnergyRaw", "u"), (19, "Container", "s"),
+    (10, "CPUTime", "t"), (10, "CPUTimeRAW", "u"), (-10, "DBIndex", "u"), (15, "DerivedExitCode", "s"),
+    (10, "Elapsed", "t"), (10, "ElapsedRaw", "u"), (19, "Eligible", "d"), (19, "End", "d"), (8, "ExitCode", "s"),
+    (19, "Flags", "s"), (6, "GID", "u"), (9, "Group", "s"), (-12, "JobID", "s"), (-12, "JobIDRaw", "s"),
+    (10, "JobName", "s"), (9, "Layout", "s"), (12, "MaxDiskRead", "s"), (15, "MaxDiskReadNode", "s"),
+    (15, "MaxDiskReadTask", "u"), (12, "MaxDiskWrite", "s"), (16, "MaxDiskWriteNode", "s"),
+    (16, "MaxDiskWriteTask", "u"), (8, "MaxPages", "s"), (12, "MaxPagesNode", "s"), (14, "MaxPagesTask", "u"),
+    (10, "MaxRSS", "s"), (10, "MaxRSSNode", "s"), (10, "MaxRSSTask", "u"), (10, "MaxVMSize", "s"),
+    (14, "MaxVMSizeNode", "s"), (14, "MaxVMSizeTask", "u"), (12, "McsLabel", "s"), (10, "MinCPU", "s"),
+    (10, "MinCPUNode", "s"), (10, "MinCPUTask", "u"), (10, "NCPUS", "u"), (8, "NNodes", "u"),
+    (15, "NodeList", "s"), (8, "NTasks", "u"), (10, "Partition", "s"), (10, "Priority", "u"), (10, "QOS", "s"),
+    (6, "QOSRAW", "u"), (22, "Reason", "s"), (10, "ReqCPUFreq", "s"), (13, "ReqCPUFreqGov", "s"),
+    (13, "ReqCPUFreqMax", "s"), (13, "ReqCPUFreqMin", "s"), (8, "ReqCPUS", "u"), (10, "ReqMem", "s"),
+    (8, "ReqNodes", "s"), (10, "ReqTRES", "s"), (20, "Reservation", "s"), (8, "ReservationId", "u"),
+    (10, "Reserved", "t"), (10, "ResvCPU", "t"), (10, "ResvCPURAW", "u"), (19, "Start", "d"), (10, "State", "s"),
+    (19, "Submit", "d"), (20, "SubmitLine", "s"), (10, "Suspended", "t"), (15, "SystemComment", "s"),
+    (10, "SystemCPU", "s"), (10, "Timelimit", "s"), (10, "TimelimitRaw", "s"), (10, "TotalCPU", "s"),
+    (14, "TRESUsageInAve", "s"), (14, "TRESUsageInMax", "s"), (18, "TRESUsageInMaxNode", "s"),
+    (18, "TRESUsageInMaxTask", "s"), (14, "TRESUsageInMin", "s"), (18, "TRESUsageInMinNode", "s"),
+    (18, "TRESUsageInMinTask", "s"), (14, "TRESUsageInTot", "s"), (15, "TRESUsageOutAve", "s"),
+    (15, "TRESUsageOutMax", "s"), (19, "TRESUsageOutMaxNode", "s"), (19, "TRESUsageOutMaxTask", "s"),
+    (15, "TRESUsageOutMin", "s"), (19, "TRESUsageOutMinNode", "s"), (19, "TRESUsageOutMinTask", "s"),
+    (15, "TRESUsageOutTot", "s"), (6, "UID", "u"), (9, "User", "s"), (10, "UserCPU", "s"), (10, "WCKey", "s"),
+    (10, "WCKeyID", "u"), (20, "WorkDir", "s"),
+]
+
+FINISHED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+            "OUT_OF_MEMORY", "REVOKED"}
+_STATES = {"PENDING": "PD", "RUNNING": "R", "SUSPENDED": "S", "COMPLETED": "CD", "CANCELLED": "CA",
+           "FAILED": "F", "TIMEOUT": "TO", "NODE_FAIL": "NF", "PREEMPTED": "PR", "BOOT_FAIL": "BF",
+           "DEADLINE": "DL", "OUT_OF_MEMORY": "OOM", "COMPLETING": "CG", "CONFIGURING": "CF", "RESIZING": "RS",
+           "REQUEUED": "RQ", "REQUEUE_FED": "RF", "REQUEUE_HOLD": "RH", "REVOKED": "RV", "SIGNALING": "SI",
+           "SPECIAL_EXIT": "SE", "STAGE_OUT": "SO", "STOPPED": "ST"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(PROG, lambda: _main(list(sys.argv[1:] if argv is None else argv)))
+
+
+class Params:
+    def __init__(self) -> None:
+        self.all_users = False
+        self.accounts: list[str] | None = None
+        self.brief = False
+        self.long = False
+        self.fields: list[str] = []
+        self.delimiter: str | None = None
+        self.end: float | None = None
+        self.start: float | None = None
+        self.help = 0
+        self.names: list[str] | None = None
+        self.jobs: list[str] = []
+        self.clusters: list[str] | None = None
+        self.nodes: str | None = None
+        self.noheader = False
+        self.parsable = 0  # 1 = -p (trailing delimiter), 2 = -P
+        self.partitions: list[str] | None = None
+        self.states: list[str] | None = None
+        self.uids: list[int] | None = None
+        self.no_steps = False
+        self.duplicates = False
+        self.verbose = 0
+
+
+def _job_state(text: str) -> str | None:
+    key = text.upper()
+    if key in _STATES:
+        return key
+    for name, short in _STATES.items():
+        if short == key:
+            return name
+    if key == "CANCELED":
+        return "CANCELLED"
+    return None
+
+
+def _parse_time(text: str) -> float:
+    from orchestrator.slurm.timefmt import TimeFormatError, parse_date
+
+    try:
+        return parse_date(text)
+    except TimeFormatError:
+        sys.stderr.write(f"Invalid time specification (pos=0): {text}\n")
+        raise Exit(1) from None
+
+
+def _valid_step(item: str) -> bool:
+    import re
+
+    return bool(re.match(r"^\d+(_(\d+|\[[\d,\-%]+\]|\*))?(\+\d+)?(\.(\d+|batch|extern|interactive))?$", item))
+
+
+def parse_args(argv: list[str]) -> Params:
+    from orchestrator.commands import _common
+
+    opts, positionals = getopt(PROG, argv, SHORTOPTS, LONGOPTS, try_help=False)
+    p = Params()
+    field_text = ""
+    for key, value in opts:
+        v = value or ""
+        if key == "a":
+            p.all_users = True
+        elif key == "A":
+            p.accounts = (p.accounts or []) + split_list(v)
+        elif key == "b":
+            p.brief = True
+        elif key == "delimiter":
+            p.delimiter = v
+        elif key == "M":
+            if v.lower() in ("all", "-1"):
+                cfg = _common.client_config()
+                p.clusters = list(cfg.clusters) if cfg else None
+            else:
+                p.clusters = _common.resolve_clusters(PROG, v)
+        elif key == "L":
+            cfg = _common.client_config()
+            p.clusters = list(cfg.clusters) if cfg else None
+        elif key == "e":
+            p.help = 2
+        elif key == "E":
+            p.end = _parse_time(v)
+        elif key == "h":
+            p.help = 1
+        elif key == "j":
+            for item in split_list(v):
+                if not _valid_step(item):
+                    _common.fatal(PROG, f"Bad job/step specified: {item}")
+                p.jobs.append(item)
+        elif key == "l":
+            p.long = True
+        elif key == "n":
+            p.noheader = True
+        elif key == "N":
+            p.nodes = v
+        elif key == "name":
+            p.names = (p.names or []) + split_list(v)
+        elif key == "o":
+            field_text += v + ","
+        elif key == "p":
+            p.parsable = 1
+        elif key == "P":
+            p.parsable = 2
+        elif key == "r":
+            p.partitions = (p.partitions or []) + split_list(v)
+        elif key == "s":
+            for item in split_list(v):
+                state = _job_state(item)
+                if state is None:
+                    _common.fatal(PROG, f"unrecognized job state value '{item}'")
+                p.states = (p.states or []) + [state]
+        elif key == "S":
+            p.start = _parse_time(v)
+        elif key == "U":
+            p.help = 3
+        elif key == "u":
+            if v == "-1":
+                p.all_users = True
+                continue
+            p.all_users = False
+            uids = []
+            for item in split_list(v):
+                uid = _common.user_id(item)
+                if uid is None:
+                    error(PROG, f"Invalid user id: {item}")
+                    raise Exit(1)
+                uids.append(uid)
+            p.uids = (p.uids or []) + uids
+        elif key == "v":
+            p.verbose += 1
+        elif key == "V":
+            _common.print_version()
+            raise Exit(0)
+        elif key in ("X", "t"):
+            p.no_steps = True
+        elif key == "D":
+            p.duplicates = True
+    if p.long and field_text:
+        _common.fatal(PROG, "Options -o(--format) and -l(--long) are mutually exclusive. Please remove one and retry.")
+    # default time window (slurmdb_job_cond_def_start_end)
+    now = time.time()
+    if p.states:
+        if not p.start and not p.jobs:
+            p.start = now
+        if p.start and not p.end:
+            p.end = p.start
+    elif not p.jobs and not p.start:
+        lt = time.localtime(now)
+        p.start = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
+    if not p.end:
+        p.end = now
+    if p.end and p.start and p.start > p.end:
+        from orchestrator.slurm.fmtspec import make_time_str
+
+        error(PROG, f"Start time ({make_time_str(p.start)}) requested is after end time ({make_time_str(p.end)}).")
+        raise Exit(1)
+    if p.help:
+        return p
+    if p.brief:
+        field_text += BRIEF_FIELDS + ","
+    if p.long:
+        field_text += LONG_FIELDS + ","
+    if not field_text:
+        field_text = os.environ.get("SACCT_FORMAT") or DEFAULT_FIELDS
+        field_text += ","
+    p.fields = [f for f in field_text.split(",")]
+    if positionals:
+        error(PROG, "Unknown arguments:")
+        for arg in positionals:
+            error(PROG, f" {arg}")
+        raise Exit(1)
+    return p
+
+
+def resolve_fields(texts: list[str]) -> list[tuple[str, int, str]]:
+    """``name[%N]`` items -> (name, width, kind); unknown names exit as Slurm does."""
+    out_fields: list[tuple[str, int, str]] = []
+    for raw in texts:
+        item = raw.strip()
+        if not item:
+            continue
+        width: int | None = None
+        if "%" in item:
+            item, _, num = item.partition("%")
+            width = _atoi(num)
+        if "all"[:len(item)].lower() == item.lower():  # "ALL", a prefix of it, or nothing before a %
+            for w, name, kind in FIELDS:
+                out_fields.append((name, width if width is not None else w, kind))
+            continue
+        for w, name, kind in FIELDS:
+            if name.lower().startswith(item.lower()):
+                out_fields.append((name, width if width is not None else w, kind))
+                break
+        else:
+            from orchestrator.commands._common import fatal
+
+            if item.lower() == "allocgres":
+                fatal(PROG, "AllocGRES has been removed, please use AllocTRES")
+            if item.lower() == "reqgres":
+                fatal(PROG, "ReqGRES has been removed, please use ReqTRES")
+            error(PROG, f'Invalid field requested: "{item}"')
+            raise Exit(1)
+    return out_fields
+
+
+def _atoi(s: str) -> int:
+    s = s.strip()
+    j = 0
+    if j < len(s) and s[j] in "+-":
+        j += 1
+    while j < len(s) and s[j].isdigit():
+        j += 1
+    try:
+        return int(s[:j])
+    except ValueError:
+        return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Values
+
+
+def elapsed_cpu(seconds: float) -> str:
+    """sacct's CPU-time form: ``MM:SS.mmm`` under an hour, else ``HH:MM:SS`` or ``D-HH:MM:SS``."""
+    secs = int(seconds)
+    usecs = round((seconds - secs) * 1e6)
+    if usecs >= 1_000_000:
+        secs += usecs // 1_000_000
+        usecs %= 1_000_000
+    subsec = usecs // 1000 if usecs > 0 else 0
+    s = secs % 60
+    m = (secs // 60) % 60
+    h = (secs // 3600) % 24
+    d = secs // 86400
+    if d:
+        return f"{d}-{h:02d}:{m:02d}:{s:02d}"
+    if h:
+        return f"{h:02d}:{m:02d}:{s:02d}"
+    if subsec:
+        return f"{m:02d}:{s:02d}.{subsec:03d}"
+    return f"00:{m:02d}:{s:02d}"
+
+
+def _rss(kb: Any) -> str | None:
+    from orchestrator.slurm.fmtspec import convert_num_unit
+
+    if kb is None:
+        return None
+    return convert_num_unit(int(kb), 1)
+
+
+class Row:
+    """One output line: a job (step None) or one of its steps."""
+
+    def __init__(self, job: dict[str, Any], step: dict[str, Any] | None, now: float) -> None:
+        self.job = job
+        self.step = step
+        self.now = now
+
+
+def _job_id_text(j: dict[str, Any]) -> str:
+    tstr = j.get("array_task_str") or ""
+    if tstr:
+        maxt = j.get("array_max_tasks") or 0
+        if maxt and "%" not in tstr:
+            tstr = f"{tstr}%{maxt}"
+        return f"{j.get('array_job_id') or j['job_id']}_[{tstr}]"
+    if j.get("array_task_id") is not None:
+        return f"{j.get('array_job_id') or j['job_id']}_{j['array_task_id']}"
+    return str(j["job_id"])
+
+
+def _elapsed(rec: dict[str, Any], now: float) -> int:
+    start = rec.get("start_time") or 0
+    if not start:
+        return 0
+    end = rec.get("end_time") or 0
+    if not end or rec.get("state") in ("RUNNING", "COMPLETING", "SUSPENDED"):
+        end = now
+    from orchestrator.slurm.accounting import elapsed_seconds  # whole time_t seconds, as the credits ledger
+
+    return elapsed_seconds(start, end)
+
+
+def _alloc_cpus(j: dict[str, Any]) -> int:
+    """Slurm prints the allocated CPU count, or the requested one when nothing was allocated."""
+    if j.get("alloc_cpus"):
+        return int(j["alloc_cpus"])
+    return _req_cpus(j)
+
+
+def _req_mem(j: dict[str, Any]) -> str:
+    from orchestrator.slurm.fmtspec import convert_num_unit
+
+    if j.get("mem_per_node"):
+        return convert_num_unit(int(j["mem_per_node"]), 2)
+    return convert_num_unit(int(j.get("mem_per_cpu") or 0) * max(1, _req_cpus(j)), 2)
+
+
+def _req_cpus(j: dict[str, Any]) -> int:
+    return max(int(j.get("num_tasks") or 1) * int(j.get("cpus_per_task") or 1), int(j.get("num_nodes") or 1))
+
+
+def _tres(cpus: int, mem: int, nodes: int, billing: bool, gres: str = "") -> str:
+    from orchestrator.slurm.units import format_mem
+
+    parts = []
+    if billing:
+        parts.append(f"billing={cpus}")
+    parts.append(f"cpu={cpus}")
+    if gres:
+        count = gres.rsplit(":", 1)[-1]
+        if count.isdigit():
+            parts.append(f"gres/gpu={int(count) * nodes}")
+    if mem:
+        parts.append(f"mem={format_mem(mem)}")
+    parts.append(f"node={nodes}")
+    return ",".join(parts)
+
+
+def _job_mem_total(j: dict[str, Any]) -> int:
+    if j.get("alloc_mem"):
+        return int(j["alloc_mem"])
+    if j.get("mem_per_node"):
+        return int(j["mem_per_node"]) * int(j.get("num_nodes") or 1)
+    return int(j.get("mem_per_cpu") or 0) * max(1, _req_cpus(j))
+
+
+def _state(j: dict[str, Any]) -> str:
+    state = str(j.get("state") or "")
+    if state == "CANCELLED" and j.get("cancelled_by") is not None:
+        return f"CANCELLED by {j['cancelled_by']}"
+    return state
+
+
+def _job_cpu(j: dict[str, Any], key: str) -> float:
+    steps = j.get("steps") or []
+    if steps:
+        return float(sum(float(s.get(key) or 0) for s in steps))
+    return float(j.get(key) or 0) if key == "total_cpu" else 0.0
+
+
+def value(name: str, row: Row) -> Any:
+    """A field's value for one row; None prints blank."""
+    from orchestrator.slurm.fmtspec import make_time_str
+    from orchestrator.slurm.timefmt import format_limit_long
+
+    j, s = row.job, row.step
+    if name == "JobID":
+        return _job_id_text(j) + (f".{s['step_id']}" if s else "")
+    if name == "JobIDRaw":
+        return str(j["job_id"]) + (f".{s['step_id']}" if s else "")
+    if name == "JobName":
+        return (s.get("name") or str(s.get("step_id"))) if s else j.get("name")
+    if name == "Account":
+        return j.get("account")
+    if name in ("AllocCPUS", "NCPUS"):
+        return int(s.get("cpus") or 0) if s else _alloc_cpus(j)
+    if name == "State":
+        return str(s.get("state")) if s else _state(j)
+    if name == "ExitCode":
+        rec = s if s else j
+        return f"{rec.get('exit_code') or 0}:{rec.get('exit_signal') or 0}"
+    if name == "DerivedExitCode":
+        return None if s else f"{j.get('derived_exit_code') or 0}:0"
+    if name == "Cluster":
+        return j.get("cluster")
+    if name in ("Partition", "QOS", "WorkDir", "Comment", "Reason", "Group", "User", "Constraints"):
+        if s:
+            return None
+        key = {"Partition": "partition", "QOS": "qos", "WorkDir": "work_dir", "Comment": "comment",
+               "Reason": "reason", "Group": "group", "User": "user", "Constraints": "features"}[name]
+        v = j.get(key)
+        if name == "Reason":
+            return v or "None"
+        return v if v not in ("",) else None
+    if name in ("UID", "GID"):
+        return None if s else j.get("uid" if name == "UID" else "gid")
+    if name == "Elapsed":
+        return _elapsed(s or j, row.now)
+    if name == "ElapsedRaw":
+        return _elapsed(s or j, row.now)
+    if name == "CPUTime":
+        cpus = int(s.get("cpus") or 0) if s else _alloc_cpus(j)
+        return _elapsed(s or j, row.now) * cpus
+    if name == "CPUTimeRAW":
+        cpus = int(s.get("cpus") or 0) if s else _alloc_cpus(j)
+        return _elapsed(s or j, row.now) * cpus
+    if name in ("TotalCPU", "UserCPU", "SystemCPU"):
+        key = {"TotalCPU": "total_cpu", "UserCPU": "user_cpu", "SystemCPU": "system_cpu"}[name]
+        secs = float(s.get(key) or 0) if s else _job_cpu(j, key)
+        return elapsed_cpu(secs)
+    if name in ("MaxRSS", "AveRSS"):
+        return _rss(s.get("max_rss_kb")) if s and s.get("max_rss_kb") else None
+    if name == "MaxRSSNode":
+        return (s.get("max_rss_node") or None) if s and s.get("max_rss_kb") else None
+    if name == "MaxRSSTask":
+        return int(s.get("max_rss_task") or 0) if s and s.get("max_rss_kb") else None
+    if name == "ReqMem":
+        return None if s else _req_mem(j)
+    if name == "ReqCPUS":
+        return int(s.get("cpus") or 0) if s else _req_cpus(j)
+    if name == "NNodes":
+        return int(s.get("num_nodes") or 1) if s else int(j.get("num_nodes") or 1)
+    if name == "NTasks":
+        return int(s.get("num_tasks") or 0) if s else None
+    if name == "NodeList":
+        rec = s if s else j
+        return rec.get("nodes") or "None assigned"
+    if name in ("Start", "End", "Submit", "Eligible"):
+        key = {"Start": "start_time", "End": "end_time", "Submit": "submit_time", "Eligible": "eligible_time"}[name]
+        if s:
+            if name in ("Submit", "Eligible"):
+                return make_time_str(s.get("start_time"), "Unknown")
+            return make_time_str(s.get(key), "Unknown")
+        if name == "End" and j.get("state") in ("RUNNING", "PENDING", "COMPLETING", "SUSPENDED"):
+            return "Unknown"
+        return make_time_str(j.get(key) or (j.get("submit_time") if name == "Eligible" else 0), "Unknown")
+    if name == "Timelimit":
+        return None if s else format_limit_long(j.get("time_limit"))
+    if name == "TimelimitRaw":
+        if s:
+            return None
+        tl = j.get("time_limit")
+        return "UNLIMITED" if tl is None or tl < 0 else str(tl)
+    if name == "Priority":
+        return None if s else j.get("priority")
+    if name == "AllocTRES":
+        if s:
+            cpus = int(s.get("cpus") or 0)
+            nodes = int(s.get("num_nodes") or 1)
+            mem = int(j.get("alloc_mem") or 0)
+            return _tres(cpus, mem, nodes, billing=False) if cpus else None
+        if not j.get("alloc_cpus"):
+            return None
+        return _tres(int(j["alloc_cpus"]), int(j.get("alloc_mem") or 0), int(j.get("num_nodes") or 1), True,
+                     str(j.get("gres") or ""))
+    if name == "ReqTRES":
+        if s:
+            return None
+        return _tres(_req_cpus(j), _job_mem_total(j), int(j.get("num_nodes") or 1), True, str(j.get("gres") or ""))
+    if name == "AllocNodes":
+        return None if s else str(j.get("num_nodes") or 0) if j.get("nodes") else "0"
+    if name == "ReqNodes":
+        return None if s else str(j.get("num_nodes") or 1)
+    if name == "Layout":
+        return "Unknown" if s else None
+    if name == "Flags":
+        return None
+    if name in ("Suspended", "Reserved"):
+        return 0
+    if name == "SubmitLine":
+        return None
+    return None
+
+
+def _cell(kind: str, width: int, v: Any, last: bool, parsable: int, delim: str | None) -> str:
+    from orchestrator.slurm.timefmt import format_elapsed
+
+    if kind == "t" and v is not None and not isinstance(v, str):
+        v = format_elapsed(int(v))
+    if parsable:
+        text = "" if v is None else str(v)
+        if parsable == 2 and last:
+            return text
+        return text + (delim if delim is not None else "|")
+    abs_len = abs(width)
+    if v is None:
+        text = " "
+    else:
+        text = str(v)
+        if kind in ("s",) and len(text) > abs_len:
+            text = text[:abs_len - 1] + "+" if abs_len > 0 else ""
+        elif kind == "d":
+            text = text[:abs_len]
+    if width == abs_len:
+        return f"{text:>{abs_len}.{abs_len}} " if kind in ("s", "d") else f"{text:>{abs_len}} "
+    return f"{text:<{abs_len}.{abs_len}} " if kind in ("s", "d") else f"{text:<{abs_len}} "
+
+
+def header(fields: list[tuple[str, int, str]], parsable: int, delim: str | None) -> list[str]:
+    if parsable:
+        parts = []
+        for i, (name, _w, _k) in enumerate(fields):
+            last = i == len(fields) - 1
+            if parsable == 2 and last:
+                parts.append(name)
+            else:
+                parts.append(name + (delim if delim is not None else "|"))
+        return ["".join(parts)]
+    line1 = "".join(f"{name:>{abs(w)}.{abs(w)}} " if w >= 0 else f"{name:<{abs(w)}.{abs(w)}} "
+                    for name, w, _k in fields)
+    line2 = "".join("-" * abs(w) + " " for _n, w, _k in fields)
+    return [line1, line2]
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _main(argv: list[str]) -> int:
+    p = parse_args(argv)
+    if p.help == 1:
+        from orchestrator.commands._common import print_help
+
+        print_help(PROG)
+        return 0
+    if p.help == 3:
+        from orchestrator.commands._common import print_help
+
+        print_help(PROG, "usage")
+        return 0
+    if p.help == 2:
+        names = [name for _w, name, _k in FIELDS]
+        cells = []
+        for i, name in enumerate(names):
+            if (i + 1) % 4 == 0 or i == len(names) - 1:
+                cells.append(f"{name:<19}\n")
+            else:
+                cells.append(f"{name:<20}")
+        out("".join(cells))
+        return 0
+    fields = resolve_fields(p.fields)
+    jobs: list[dict[str, Any]] = []
+    now = time.time()
+    targets: list[str | None] = list(p.clusters) if p.clusters else [None]
+    for cluster in targets:
+        got = _fetch(p, cluster)
+        if got is None:
+            return 1
+        recs, server_now = got
+        now = server_now or now
+        jobs.extend(recs)
+    jobs = _filter(jobs, p)
+    lines: list[str] = []
+    if not p.noheader:
+        lines.extend(header(fields, p.parsable, p.delimiter))
+    for j in jobs:
+        rows = [Row(j, None, now)]
+        if not p.no_steps:
+            rows.extend(Row(j, s, now) for s in _ordered_steps(j.get("steps") or []))
+        for row in rows:
+            cells = [_cell(kind, w, value(name, row), i == len(fields) - 1, p.parsable, p.delimiter)
+                     for i, (name, w, kind) in enumerate(fields)]
+            lines.append("".join(cells))
+    if lines:
+        out("\n".join(lines) + "\n")
+    return 0
+
+
+def _ordered_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def key(s: dict[str, Any]) -> tuple[int, int]:
+        sid = str(s.get("step_id"))
+        if sid == "batch":
+            return (0, 0)
+        if sid == "extern":
+            return (1, 0)
+        if sid == "interactive":
+            return (2, 0)
+        return (3, int(sid) if sid.isdigit() else 0)
+
+    return sorted(steps, key=key)
+
+
+def _fetch(p: Params, cluster: str | None) -> tuple[list[dict[str, Any]], float] | None:
+    from orchestrator.commands import _common
+
+    body: dict[str, Any] = {"job_ids": sorted({j.split(".")[0].split("_")[0] for j in p.jobs}, key=int)
+                            if p.jobs else [],
+                            "users": [str(u) for u in p.uids] if p.uids else [],
+                            "all_users": bool(p.all_users or p.jobs or p.nodes),
+                            "start": p.start, "end": p.end, "states": p.states or [], "names": p.names or [],
+                            "accounts": p.accounts or [], "partitions": p.partitions or [],
+                            "duplicates": p.duplicates}
+    if not body["users"] and not body["all_users"] and os.getuid() != 0:
+        body["users"] = [str(os.getuid())]
+    if os.getuid() == 0 and not p.uids:
+        body["all_users"] = True
+    RpcError = _common.rpc_error_type()
+    try:
+        reply = _common.make_client(cluster).call("acct", body)
+    except RpcError as exc:
+        error(PROG, f"Problem talking to the database: {exc.message}")  # type: ignore[attr-defined]
+        return None
+    recs = list(reply.get("jobs") or [])
+    if cluster:
+        for r in recs:
+            r.setdefault("cluster", cluster)
+    return recs, float(reply.get("now") or 0)
+
+
+def _filter(jobs: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
+    out_jobs: list[dict[str, Any]] = []
+    want = p.jobs
+    for j in jobs:
+        if want and not any(_match_id(j, w) for w in want):
+            continue
+        if p.states:
+            st = j.get("state")
+            if st not in p.states:
+                continue
+        if p.names and j.get("name") not in p.names:
+            continue
+        if p.partitions and j.get("partition") not in p.partitions:
+            continue
+        if p.accounts and (j.get("account") or "").lower() not in {a.lower() for a in p.accounts}:
+            continue
+        if p.uids is not None and not p.all_users and j.get("uid") not in p.uids:
+            continue
+        if not want and not _in_window(j, p):
+            continue
+        if p.nodes:
+            from orchestrator.slurm.hostlist import HostlistError, expand
+
+            try:
+                wanted = set(expand(p.nodes))
+            except HostlistError:
+                wanted = set()
+            if not j.get("nodes") or not wanted.intersection(expand(j["nodes"])):
+                continue
+        out_jobs.append(j)
+    out_jobs.sort(key=lambda r: r["job_id"])
+    return out_jobs
+
+
+def _in_window(j: dict[str, Any], p: Params) -> bool:
+    start = p.start or 0
+    end = p.end or time.time()
+    begun = j.get("eligible_time") or j.get("submit_time") or 0
+    if begun and begun > end:
+        return False
+    finished = j.get("end_time") or 0
+    return not (finished and j.get("state") in FINISHED and finished < start)
+
+
+def _match_id(j: dict[str, Any], text: str) -> bool:
+    base = text.split(".")[0]
+    jid, _, task = base.partition("_")
+    if not jid.isdigit():
+        return False
+    n = int(jid)
+    if not task:
+        return j["job_id"] == n or (j.get("array_job_id") or 0) == n
+    if (j.get("array_job_id") or 0) != n:
+        return False
+    if task == "*" or task.startswith("["):
+        return True
+    if j.get("array_task_id") is not None:
+        return str(j["array_task_id"]) == task
+    tstr = j.get("array_task_str") or ""
+    if tstr and task.isdigit():
+        from orchestrator.slurm.arrays import parse_ranges
+
+        return int(task) in parse_ranges(tstr.split("%")[0])
+    return False
+

@@ -1,0 +1,1273 @@
+"""The controller (slurmctld): owns the queue, the nodes and the accounting for one cluster.
+
+Requests arrive over the authenticated wire (server.py); every change is written
+to the store before the reply goes out. Scheduling passes run after each event
+that could start a job (submit, job end, node registration, release) and once
+a second for time-based ones (begin times, node timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import logging
+import operator
+import pwd
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestrator import SLURM_VERSION
+from orchestrator.cluster.config import ClusterSpec, Config, PartitionSpec
+from orchestrator.scheduler import jobenv, policy
+from orchestrator.scheduler.errors import MESSAGES, SlurmError
+from orchestrator.scheduler.job import RECORD_FIELDS, Job, Step
+from orchestrator.scheduler.protocol import RpcError
+from orchestrator.scheduler.resources import NodeState, fit, parse_gres_request, validate_constraint
+from orchestrator.scheduler.server import Request, RpcServer, call_async
+from orchestrator.scheduler.store import Store, job_from_record
+from orchestrator.slurm.arrays import ArraySpec, ArraySpecError, format_ranges, parse_array, parse_ranges
+from orchestrator.slurm.hostlist import HostlistError, compress, expand
+from orchestrator.slurm.states import FINISHED_STATES, JobState
+from orchestrator.slurm.timefmt import INFINITE, TimeFormatError, parse_date, parse_limit
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Controller", "Plugin", "Settings"]
+
+FINISHED = frozenset(s.value for s in FINISHED_STATES)
+BASE_PRIORITY = 4294901760
+USER_SETTABLE = frozenset({
+    "name", "partition", "account", "qos", "comment", "time_limit", "num_nodes", "max_nodes", "nodes_explicit",
+    "num_tasks", "ntasks_explicit", "ntasks_per_node", "cpus_per_task", "mem_per_cpu", "mem_per_node",
+    "exclusive", "req_nodes", "exc_nodes", "features", "gres", "gpus_per_task", "dependency", "requeue",
+    "open_mode", "signal", "mail_type", "mail_user", "batch", "work_dir", "command", "std_out", "std_err",
+    "std_in", "submit_host", "begin_time",
+})
+
+
+class Plugin:
+    """A service layered on the controller. Subclasses override what they need."""
+
+    def handlers(self) -> dict[str, Any]:
+        return {}
+
+    def eligibility(self, job: Job) -> str | None:
+        """A pending reason that keeps the job from starting, or None."""
+        return None
+
+    def on_submit(self, job: Job) -> None:
+        """A job is about to be accepted (or tested); raise SlurmError to refuse it."""
+
+    def on_start(self, job: Job) -> None:
+        """The job was just allocated (state RUNNING, start_time set)."""
+
+    def on_end(self, job: Job) -> None:
+        """A run of the job ended (finished, or requeued); its end_time and steps are set."""
+
+    async def launch(self, job: Job, tasks: dict[str, int]) -> bool:
+        """The job is starting on its nodes; True when the plugin started it (no batch script to run)."""
+        return False
+
+
+class Settings:
+    """Tunables shown by ``scontrol show config``; local tests shorten the waits."""
+
+    def __init__(self, kill_wait: int = 30, slurmd_timeout: int = 300, min_job_age: int = 300,
+                 job_requeue: bool = True) -> None:
+        self.kill_wait = kill_wait
+        self.slurmd_timeout = slurmd_timeout
+        self.min_job_age = min_job_age
+        self.job_requeue = job_requeue
+
+
+class Controller:
+    def __init__(self, config: Config, cluster: ClusterSpec, state_dir: Path, listen: tuple[str, int],
+                 settings: Settings | None = None) -> None:
+        self.config = config
+        self.cluster = cluster
+        self.settings = settings or Settings()
+        self.listen = listen
+        self.store = Store(state_dir / "state.db")
+        self.partitions: dict[str, PartitionSpec] = {p.name: p for p in cluster.partitions}
+        self.nodes: dict[str, NodeState] = {n.name: NodeState(n) for n in cluster.nodes}
+        self.jobs: dict[int, Job] = {}
+        self.start_time = time.time()
+        self._pass_scheduled = False
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._pass_counts: dict[int, int] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server = RpcServer(f"controller {cluster.name}", {
+            "ping": self.op_ping,
+            "submit": self.op_submit,
+            "allocate": self.op_submit,
+            "jobs": self.op_jobs,
+            "acct": self.op_acct,
+            "nodes": self.op_nodes,
+            "partitions": self.op_partitions,
+            "config": self.op_config,
+            "signal": self.op_signal,
+            "hold": self.op_hold,
+            "release": self.op_release,
+            "requeue": self.op_requeue,
+            "update_job": self.op_update_job,
+            "update_node": self.op_update_node,
+            "top": self.op_top,
+            "node_register": self.op_node_register,
+            "node_heartbeat": self.op_node_heartbeat,
+            "job_ended": self.op_job_ended,
+        })
+        self.plugins: list[Plugin] = []
+        self._recover()
+
+    def add_plugin(self, plugin: Plugin) -> None:
+        """Services layered on the queue (credits, steps ...): extra ops and hooks at eligibility/start/end."""
+        self.plugins.append(plugin)
+        self.server.handlers.update(plugin.handlers())
+
+    # ------------------------------------------------------------------ state
+    def _recover(self) -> None:
+        for name, data in self.store.node_states().items():
+            node = self.nodes.get(name)
+            if node is None:
+                continue
+            node.drain = bool(data.get("drain"))
+            node.down = bool(data.get("down"))
+            node.reason = str(data.get("reason", ""))
+            node.reason_uid = int(data.get("reason_uid", 0))
+            node.reason_time = float(data.get("reason_time", 0))
+        for job in self.store.active_jobs():
+            self.jobs[job.job_id] = job
+            if job.state in ("RUNNING", "COMPLETING", "SUSPENDED"):
+                policy.apply_allocation(job, _alloc_of(job), self.nodes, self._share(job))
+        for job in self.store.recent_jobs(time.time() - self.settings.min_job_age):
+            self.jobs.setdefault(job.job_id, job)
+        log.info("recovered %d jobs", len(self.jobs))
+
+    def _share(self, job: Job) -> int:
+        part = self.partitions.get(job.partition)
+        return part.oversubscribe if part else 0
+
+    def _save(self, *jobs: Job) -> None:
+        self.store.save_jobs(jobs)
+
+    # ------------------------------------------------------------------ running
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.server.start(*self.listen)
+        self.schedule_soon()
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("periodic work failed")
+
+    def _tick(self) -> None:
+        now = time.time()
+        for node in self.nodes.values():
+            if node.registered and node.responding and now - node.last_heartbeat > self.settings.slurmd_timeout:
+                log.warning("node %s not responding for %ds: DOWN", node.name, self.settings.slurmd_timeout)
+                node.responding = False
+                node.down = True
+                node.reason = "Not responding"
+                node.reason_time = now
+                node.reason_uid = 0
+                self._node_failed(node.name, now)
+        cutoff = now - self.settings.min_job_age
+        for job_id in [j.job_id for j in self.jobs.values() if j.state in FINISHED and j.end_time < cutoff]:
+            del self.jobs[job_id]
+        self.schedule_soon()
+
+    def _node_failed(self, name: str, now: float) -> None:
+        """Jobs on a lost node end NODE_FAIL (or go back to the queue when they may be requeued)."""
+        for job in [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")
+                    and name in j.cpus_per_node]:
+            self._finish(job, "NODE_FAIL", now, exit_code=0, sig=0, usage=None)
+
+    def schedule_soon(self) -> None:
+        if self._pass_scheduled or self.loop is None:
+            return
+        self._pass_scheduled = True
+        self.loop.call_soon(self._run_pass)
+
+    def _run_pass(self) -> None:
+        self._pass_scheduled = False
+        self._pass_counts = {}
+        now = time.time()
+        pending = [j for j in self.jobs.values() if j.state == "PENDING"]
+        if not pending:
+            return
+        running = [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")]
+        before = {j.job_id: j.reason for j in pending}
+        result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
+                                 self._eligibility, self._take_task)
+        changed: list[Job] = [j for j in pending if before[j.job_id] != j.reason]
+        for job, _alloc in result.starts:
+            job.state = "RUNNING"
+            job.reason = "None"
+            job.start_time = now
+            for plugin in self.plugins:
+                plugin.on_start(job)
+            job.batch_host = next(iter(job.cpus_per_node))
+            if not job.eligible_time:
+                job.eligible_time = now
+            changed.append(job)
+        self._save(*changed)
+        for job, alloc in result.starts:
+            task = asyncio.ensure_future(self._launch_guarded(job, dict(alloc.tasks)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _launch_guarded(self, job: Job, tasks: dict[str, int]) -> None:
+        try:
+            await self._launch(job, tasks)
+        except Exception:
+            log.exception("launch of job %d failed", job.job_id)
+            self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
+
+    def _eligibility(self, job: Job) -> str | None:
+        if job.dependency:
+            why = self._dependency_reason(job)
+            if why:
+                return why
+        for plugin in self.plugins:
+            why = plugin.eligibility(job)
+            if why:
+                return why
+        return None
+
+    def _dependency_reason(self, job: Job) -> str | None:
+        """Evaluate ``type:id[+time][:id]`` lists joined by ``,`` (all must hold) or ``?`` (any may)."""
+        any_mode = "?" in job.dependency
+        results: list[bool | None] = []  # True satisfied, None not yet, False never
+        for part in (p for p in job.dependency.replace("?", ",").split(",") if p):
+            kind, _, rest = part.partition(":")
+            if kind == "singleton":
+                results.append(None if self._singleton_blocked(job) else True)
+                continue
+            for item in rest.split(":"):
+                ref, _, plus = item.partition("+")
+                results.append(self._dependency_on(job, kind, ref, int(plus) if plus.isdigit() else 0))
+        if any_mode:
+            if any(r is True for r in results):
+                return None
+            return "DependencyNeverSatisfied" if all(r is False for r in results) else "Dependency"
+        if any(r is False for r in results):
+            return "DependencyNeverSatisfied"
+        return None if all(r is True for r in results) else "Dependency"
+
+    def _singleton_blocked(self, job: Job) -> bool:
+        return any(j.job_id != job.job_id and j.user == job.user and j.name == job.name and
+                   (j.state in ("RUNNING", "COMPLETING", "SUSPENDED") or
+                    (j.state == "PENDING" and j.job_id < job.job_id)) for j in self.jobs.values())
+
+    def _members(self, ref: str) -> list[Job]:
+        """The jobs a dependency names: a job, a whole array, or one array task (``12_3``)."""
+        base, _, task = ref.partition("_")
+        if not base.isdigit():
+            return []
+        jid = int(base)
+        found = [j for j in self.jobs.values() if j.job_id == jid or j.array_job_id == jid]
+        if not found:
+            found = [job_from_record(r) for r in self.store.query_jobs([jid])]
+        if task.isdigit():
+            tid = int(task)
+            found = [j for j in found if j.array_task_id == tid or
+                     (j.array_task_id is None and tid in parse_ranges(j.array_task_str))]
+        return found
+
+    def _dependency_on(self, job: Job, kind: str, ref: str, plus_minutes: int) -> bool | None:
+        members = self._members(ref)
+        if kind == "aftercorr" and job.array_task_id is not None:
+            members = [m for m in members if m.array_task_id == job.array_task_id or
+                       (m.array_task_id is None and job.array_task_id in parse_ranges(m.array_task_str))]
+        if not members:
+            return True  # ids that have left the system count as satisfied, as in Slurm
+        pending = any(m.state == "PENDING" for m in members)
+        done = all(m.state in FINISHED for m in members)
+        if kind == "after":
+            if pending:
+                return None
+            started = max(m.start_time for m in members)
+            return True if time.time() >= started + plus_minutes * 60 else None
+        if kind in ("afterany", "afterburstbuffer"):
+            return True if done else None
+        ok = [m.state == "COMPLETED" for m in members if m.state in FINISHED]
+        if kind in ("afterok", "aftercorr"):
+            if not all(ok):
+                return False
+            return True if done else None
+        if kind == "afternotok":
+            if done:
+                return not all(ok)
+            return True if ok and not all(ok) else None
+        return False
+
+    async def _launch(self, job: Job, tasks: dict[str, int]) -> None:
+        for plugin in self.plugins:
+            if await plugin.launch(job, tasks):
+                return
+        inputs = self.store.inputs(job.job_id) or (self.store.inputs(job.array_job_id) if job.array_job_id else None)
+        node = self.nodes[job.batch_host]
+        if inputs is None or node.addr is None:
+            self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
+            return
+        script, env, argv = inputs
+        full_env = jobenv.batch_env(job, env, tasks, self.cluster.controller_hostname, self.cluster.controller_port)
+        body = {"job": job.record(), "script": script, "env": full_env, "argv": argv,
+                "std_out": self.output_path(job, "out"), "std_err": self.output_path(job, "err")}
+        try:
+            await call_async(*node.addr, "launch", body, timeout=15)
+        except (TimeoutError, OSError, RpcError) as exc:
+            log.error("launch of job %d on %s failed: %s", job.job_id, node.name, exc)
+            if isinstance(exc, RpcError):
+                self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
+            else:
+                node.responding = False
+                node.down = True
+                node.reason = "Not responding"
+                node.reason_time = time.time()
+                self._requeue(job, time.time(), count=False)
+                self.schedule_soon()
+
+    def output_path(self, job: Job, which: str) -> str:
+        from orchestrator.slurm import patterns
+
+        pattern = job.std_out if which == "out" else (job.std_err or job.std_out)
+        if not pattern:
+            pattern = "slurm-%A_%a.out" if job.array_task_id is not None else "slurm-%j.out"
+        path = patterns.expand(pattern, job_id=job.job_id, array_job_id=job.array_job_id or job.job_id,
+                               array_task_id=job.array_task_id, user=job.user, job_name=job.name,
+                               node=job.batch_host, node_index=0)
+        if not path.startswith("/"):
+            path = f"{job.work_dir.rstrip('/')}/{path}"
+        return path
+
+    # ------------------------------------------------------------------ job ends
+    def _finish(self, job: Job, state: str, now: float, exit_code: int, sig: int, usage: dict[str, Any] | None) -> None:
+        if job.state in FINISHED:
+            return
+        if state == "NODE_FAIL" and job.requeue and job.batch:
+            self._record_steps(job, "NODE_FAIL", now, 0, 0, usage)
+            self._requeue(job, now, run_state="NODE_FAIL")
+            return
+        job.state = state
+        job.end_time = now
+        job.exit_code = exit_code
+        job.exit_signal = sig
+        job.reason = {"NODE_FAIL": "NodeFail", "TIMEOUT": "TimeLimit", "FAILED": "NonZeroExitCode",
+                      "OUT_OF_MEMORY": "OutOfMemory"}.get(state, "None")
+        if not job.start_time:
+            job.start_time = now if state != "CANCELLED" else job.start_time
+        self._record_steps(job, state, now, exit_code, sig, usage)
+        policy.release_allocation(job, self.nodes, self._share(job))
+        for plugin in self.plugins:
+            plugin.on_end(job)
+        self._save(job)
+        self.schedule_soon()
+
+    def _record_steps(self, job: Job, state: str, now: float, exit_code: int, sig: int,
+                      usage: dict[str, Any] | None) -> None:
+        if not job.start_time or not job.nodes:
+            return
+        usage = usage or {}
+        user_cpu = float(usage.get("user_cpu", 0.0))
+        sys_cpu = float(usage.get("system_cpu", 0.0))
+        rss = int(usage.get("max_rss_kb", 0))
+        job.total_cpu = user_cpu + sys_cpu
+        job.max_rss_kb = max(job.max_rss_kb, rss)
+        job.steps = [s for s in job.steps if s.step_id not in ("batch", "extern")]
+        batch_state = "CANCELLED" if state in ("CANCELLED", "TIMEOUT", "REQUEUED") else state
+        if job.batch:
+            job.steps.insert(0, Step(job.job_id, "batch", "batch", batch_state, job.start_time, now, job.batch_host,
+                                     1, 1, job.cpus_per_node.get(job.batch_host, 0), exit_code, sig,
+                                     user_cpu + sys_cpu, user_cpu, sys_cpu, rss, job.batch_host, 0))
+        n_nodes = len(job.cpus_per_node)
+        job.steps.insert(1 if job.batch else 0, Step(job.job_id, "extern", "extern",
+                                                     "COMPLETED" if state != "NODE_FAIL" else "CANCELLED",
+                                                     job.start_time, now, job.nodes, n_nodes, n_nodes, job.alloc_cpus))
+
+    def _requeue(self, job: Job, now: float, count: bool = True, hold: bool = False,
+                 run_state: str = "REQUEUED") -> None:
+        """Put a job back in the queue; the run that happened is kept for ``sacct -D``."""
+        policy.release_allocation(job, self.nodes, self._share(job))
+        if job.start_time:
+            running = job.state not in FINISHED
+            if running:  # a finished job was already ended (and charged) once
+                job.end_time = now
+                for plugin in self.plugins:
+                    plugin.on_end(job)
+            if count:
+                state = job.state
+                job.state = run_state if running else state
+                self.store.save_run(job)
+                job.state = state
+        job.state = "PENDING"
+        job.reason = "BeginTime" if count else "None"
+        if count:
+            job.restart_count += 1
+            job.begin_time = now + 1
+        job.start_time = 0.0
+        job.end_time = 0.0
+        job.nodes = ""
+        job.batch_host = ""
+        job.cpus_per_node = {}
+        job.mem_per_alloc_node = {}
+        job.gpus_per_node = {}
+        job.alloc_cpus = 0
+        job.alloc_mem = 0
+        if hold:
+            job.hold = "admin"
+            job.reason = "JobHeldAdmin"
+        self._save(job)
+
+    async def op_job_ended(self, req: Request) -> dict[str, Any]:
+        self._require_root(req)
+        b = req.body
+        job = self.jobs.get(int(b["job_id"]))
+        if job is None or job.state in FINISHED or int(b.get("restart_count", 0)) != job.restart_count:
+            return {"stale": True}
+        if job.state == "PENDING":
+            return {"stale": True}
+        state = str(b["state"])
+        if state == "REQUEUED":
+            self._record_steps(job, "REQUEUED", float(b["end"]), int(b["exit_code"]), int(b["signal"]), b)
+            self._requeue(job, time.time(), hold=job.hold == "admin")
+            self.schedule_soon()
+            return {}
+        if b.get("cancelled_by") is not None and job.cancelled_by is None:
+            job.cancelled_by = int(b["cancelled_by"])
+        self._finish(job, state, float(b["end"]), int(b["exit_code"]), int(b["signal"]), b)
+        return {}
+
+    # ------------------------------------------------------------------ nodes
+    def _require_root(self, req: Request) -> None:
+        import os
+
+        if req.uid not in (0, os.getuid()):
+            raise SlurmError("ESLURM_ACCESS_DENIED")
+
+    def _node_report(self, req: Request) -> dict[str, Any]:
+        body = req.body
+        node = self.nodes.get(str(body["node"]))
+        if node is None:
+            raise SlurmError("ESLURM_INVALID_NODE_NAME")
+        now = time.time()
+        node.last_heartbeat = now
+        node.cpu_load = float(body.get("cpu_load", 0.0))
+        node.free_mem = int(body.get("free_mem", 0))
+        kill: list[int] = []
+        for item in body.get("running", []):
+            job = self.jobs.get(int(item["job_id"]))
+            if job is None or job.state not in ("RUNNING", "COMPLETING") or node.name not in job.cpus_per_node \
+                    or int(item.get("restart_count", 0)) != job.restart_count:
+                kill.append(int(item["job_id"]))
+        reported = {int(i["job_id"]) for i in body.get("running", [])} | {int(i) for i in body.get("results", [])}
+        for job in [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")
+                    and node.name in j.cpus_per_node and j.batch_host == node.name]:
+            if job.job_id not in reported and (req.op == "node_register" or now - job.start_time > 10):
+                log.warning("job %d is no longer on %s: lost", job.job_id, node.name)
+                self._finish(job, "NODE_FAIL", now, exit_code=0, sig=0, usage=None)
+        if not node.responding and node.registered:
+            node.responding = True
+            if node.down and node.reason == "Not responding":
+                node.down = False
+                node.reason = ""
+            self.schedule_soon()
+        return {"kill": kill}
+
+    async def op_node_register(self, req: Request) -> dict[str, Any]:
+        self._require_root(req)
+        body = req.body
+        node = self.nodes.get(str(body["node"]))
+        if node is None:
+            raise SlurmError("ESLURM_INVALID_NODE_NAME")
+        node.addr = (str(body.get("host") or node.name), int(body.get("port", node.spec.port)))
+        node.boot_time = float(body.get("boot_time", 0))
+        node.slurmd_start_time = float(body.get("slurmd_start_time", 0))
+        node.version = str(body.get("version", ""))
+        node.os = str(body.get("os", ""))
+        node.registered = True
+        node.responding = True
+        if node.down and node.reason in ("Not responding", ""):
+            node.down = False
+            node.reason = ""
+        log.info("node %s registered from %s:%d", node.name, *node.addr)
+        reply = self._node_report(req)
+        self.schedule_soon()
+        return reply
+
+    async def op_node_heartbeat(self, req: Request) -> dict[str, Any]:
+        self._require_root(req)
+        node = self.nodes.get(str(req.body["node"]))
+        if node is None or not node.registered:
+            return {"reregister": True}
+        return self._node_report(req)
+
+    async def op_update_node(self, req: Request) -> dict[str, Any]:
+        if req.uid != 0:
+            raise SlurmError("ESLURM_ACCESS_DENIED")
+        try:
+            names = expand(str(req.body["nodes"]))
+        except HostlistError:
+            raise SlurmError("ESLURM_INVALID_NODE_NAME") from None
+        state = str(req.body.get("state", "")).upper()
+        reason = str(req.body.get("reason", ""))
+        for name in names:
+            if name not in self.nodes:
+                raise SlurmError("ESLURM_INVALID_NODE_NAME", "Invalid node name specified")
+        if state in ("DRAIN", "DOWN") and not reason:
+            raise SlurmError("EINVAL", "You must specify a reason when DOWNING or DRAINING a node. Request denied")
+        now = time.time()
+        for name in names:
+            node = self.nodes[name]
+            if state == "DRAIN":
+                node.drain = True
+            elif state == "DOWN":
+                node.down = True
+                self._node_failed(name, now)
+            elif state in ("RESUME", "IDLE", "UNDRAIN"):
+                node.drain = False
+                node.down = False
+                reason = ""
+            else:
+                raise SlurmError("EINVAL", "Invalid node state specified")
+            node.reason = reason
+            node.reason_uid = req.uid
+            node.reason_time = now if reason else 0.0
+            self.store.save_node_state(name, {"drain": node.drain, "down": node.down and node.reason != "Not responding",
+                                              "reason": node.reason, "reason_uid": node.reason_uid,
+                                              "reason_time": node.reason_time})
+        self.schedule_soon()
+        return {}
+
+    # ------------------------------------------------------------------ submit
+    def _identity(self, uid: int, gid: int) -> tuple[str, str]:
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            raise SlurmError("ESLURM_USER_ID_MISSING") from None
+        try:
+            group = grp.getgrgid(gid).gr_name
+        except KeyError:
+            group = str(gid)
+        return user, group
+
+    def _default_account(self, user: str, group: str) -> tuple[str, list[str] | None]:
+        try:
+            u = self.config.user(user)
+        except KeyError:
+            return group, None
+        return u.default_project, list(u.projects)
+
+    async def op_submit(self, req: Request) -> dict[str, Any]:
+        body = req.body
+        spec = body.get("job") or {}
+        if not isinstance(spec, dict):
+            raise SlurmError("EINVAL")
+        user, group = self._identity(req.uid, req.gid)
+        job = self._build_job(spec, req.uid, req.gid, user, group, batch=req.op == "submit")
+        script = str(body.get("script") or "")
+        if job.batch and not script.startswith("#!"):
+            raise SlurmError("ESLURM_JOB_SCRIPT_MISSING")
+        env = body.get("env") or {}
+        if not isinstance(env, dict):
+            raise SlurmError("ESLURM_ENVIRONMENT_MISSING")
+        env = {str(k): str(v) for k, v in env.items()}
+        argv = [str(a) for a in body.get("argv") or []]
+        for plugin in self.plugins:
+            plugin.on_submit(job)
+        if body.get("test_only"):
+            self._array_spec(spec)
+            return {"test_only": self._test_only(job)}
+        array = self._array_spec(spec)
+        job.job_id = self.store.allocate_job_ids(1)
+        job.priority = max(1, BASE_PRIORITY - job.job_id)
+        if array is not None:
+            job.array_job_id = job.job_id
+            job.array_task_str = format_ranges(array.ids)
+            job.array_max_tasks = array.throttle
+            job.array_spec = str(spec["array"])
+        self.store.insert_job(job, script, env, argv)
+        self.jobs[job.job_id] = job
+        self.schedule_soon()
+        return {"job_id": job.job_id, "cluster": self.cluster.name}
+
+    def _build_job(self, spec: dict[str, Any], uid: int, gid: int, user: str, group: str, batch: bool) -> Job:
+        unknown = set(spec) - USER_SETTABLE - {"hold", "array", "export", "gpus", "gpus_per_node"}
+        if unknown:
+            raise SlurmError("EINVAL", f"Invalid argument: unknown job fields {', '.join(sorted(unknown))}")
+        now = time.time()
+        default_acct, allowed = self._default_account(user, group)
+        part_name = str(spec.get("partition") or "")
+        if not part_name:
+            dp = self.cluster.default_partition
+            if dp is None:
+                raise SlurmError("ESLURM_DEFAULT_PARTITION_NOT_SET")
+            part_name = dp.name
+        if "," in part_name:
+            part_name = part_name.split(",")[0]
+        part = self.partitions.get(part_name)
+        if part is None:
+            raise SlurmError("ESLURM_INVALID_PARTITION_NAME")
+        account = str(spec.get("account") or default_acct)
+        if allowed is not None and account not in allowed:
+            raise SlurmError("ESLURM_INVALID_ACCOUNT")
+        qos = str(spec.get("qos") or "normal")
+        if qos not in ("normal", "priority"):
+            raise SlurmError("ESLURM_INVALID_QOS")
+        tl = spec.get("time_limit")
+        if tl is None:
+            time_limit = part.default_time if part.default_time != INFINITE else part.max_time
+        else:
+            time_limit = int(tl)
+            if time_limit == 0 or time_limit < -1:
+                raise SlurmError("ESLURM_INVALID_TIME_LIMIT")
+        job = Job(job_id=0, cluster=self.cluster.name, name=str(spec.get("name") or ("sbatch" if batch else "interactive")),
+                  uid=uid, gid=gid, user=user, group=group, account=account, partition=part_name, qos=qos,
+                  submit_time=now, time_limit=time_limit, batch=batch)
+        for key in ("comment", "req_nodes", "exc_nodes", "features", "gres", "dependency", "open_mode", "signal",
+                    "mail_type", "mail_user", "work_dir", "command", "std_out", "std_err", "std_in", "submit_host"):
+            if key in spec and spec[key] is not None:
+                setattr(job, key, str(spec[key]))
+        for key in ("num_nodes", "max_nodes", "num_tasks", "ntasks_per_node", "cpus_per_task", "mem_per_cpu",
+                    "mem_per_node", "gpus_per_task"):
+            if key in spec and spec[key] is not None:
+                value = int(spec[key])
+                if value < 0:
+                    raise SlurmError("EINVAL")
+                setattr(job, key, value)
+        for key in ("nodes_explicit", "ntasks_explicit", "exclusive"):
+            if key in spec:
+                setattr(job, key, bool(spec[key]))
+        job.requeue = bool(spec["requeue"]) if spec.get("requeue") is not None else self.settings.job_requeue
+        if not job.mem_per_cpu and not job.mem_per_node:
+            job.mem_per_cpu = self.config.site.mem_per_cpu  # DefMemPerCPU, recorded as slurmctld does
+        if not job.std_in:
+            job.std_in = "/dev/null"
+        job.num_nodes = max(1, job.num_nodes)
+        job.cpus_per_task = max(1, job.cpus_per_task)
+        if not job.ntasks_explicit:
+            job.num_tasks = max(job.num_tasks, job.num_nodes * max(1, job.ntasks_per_node))
+        if spec.get("begin_time"):
+            job.begin_time = float(spec["begin_time"])
+        if spec.get("hold"):
+            job.hold = "user"
+            job.reason = "JobHeldUser"
+        gpus = spec.get("gpus_per_node") or spec.get("gpus")
+        if gpus and not job.gres:
+            job.gres = f"gpu:{gpus}"
+        self._validate_resources(job, part)
+        if job.dependency:
+            self._validate_dependency(job)
+        return job
+
+    def _validate_resources(self, job: Job, part: PartitionSpec) -> None:
+        try:
+            gres = parse_gres_request(job.gres)
+        except ValueError:
+            raise SlurmError("ESLURM_INVALID_GRES") from None
+        if gres is not None:
+            types = {(g.type or "").lower() for n in self.cluster.nodes for g in n.gres if g.name == "gpu"}
+            if not types or (gres.type and gres.type.lower() not in types):
+                raise SlurmError("ESLURM_INVALID_GRES")
+            job.gres = f"gpu:{gres.type}:{gres.per_node}" if gres.type else f"gpu:{gres.per_node}"
+        feats = {f for n in self.cluster.nodes for f in n.features}
+        try:
+            validate_constraint(job.features, feats)
+        except ValueError:
+            raise SlurmError("ESLURM_INVALID_FEATURE") from None
+        for attr in ("req_nodes", "exc_nodes"):
+            value = getattr(job, attr)
+            if not value:
+                continue
+            try:
+                names = expand(value)
+            except HostlistError:
+                raise SlurmError("ESLURM_INVALID_NODE_NAME") from None
+            if any(n not in self.nodes for n in names):
+                raise SlurmError("ESLURM_INVALID_NODE_NAME")
+            setattr(job, attr, compress(names))
+        if job.req_nodes:
+            req = expand(job.req_nodes)
+            if any(n not in part.nodes for n in req):
+                raise SlurmError("ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE")
+            job.num_nodes = max(job.num_nodes, len(req))
+        if job.max_nodes and job.max_nodes < job.num_nodes:
+            raise SlurmError("ESLURM_INVALID_NODE_COUNT")
+        if policy.limit_reason(job, part) == "PartitionNodeLimit":
+            return  # accepted, pending with PartitionNodeLimit, as Slurm does
+        cands = policy.candidate_nodes(job, part, self.nodes)
+        empty_fit = fit(job, cands, self.config.site.mem_per_cpu, part.oversubscribe, empty=True)
+        if empty_fit is None:
+            raise SlurmError("ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE")
+
+    def _validate_dependency(self, job: Job) -> None:
+        import re
+
+        for part in job.dependency.replace("?", ",").split(","):
+            if not part:
+                continue
+            if part == "singleton":
+                continue
+            m = re.match(r"^(after|afterany|afterok|afternotok|aftercorr|afterburstbuffer):(.+)$", part)
+            if not m:
+                raise SlurmError("ESLURM_DEPENDENCY")
+            for item in m.group(2).split(":"):
+                if not re.match(r"^\d+(_\d+)?(\+\d+)?$", item):
+                    raise SlurmError("ESLURM_DEPENDENCY")
+                jid = int(item.split("_")[0].split("+")[0])
+                if jid not in self.jobs and not self.store.query_jobs([jid]):
+                    raise SlurmError("ESLURM_DEPENDENCY")
+
+    def _test_only(self, job: Job) -> dict[str, Any]:
+        part = self.partitions[job.partition]
+        cands = policy.candidate_nodes(job, part, self.nodes)
+        running = [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")]
+        now = time.time()
+        est = policy.earliest_start(job, cands, running, now, self.config.site.mem_per_cpu, part.oversubscribe)
+        start, alloc = (est if est is not None else (now + policy.FAR_FUTURE, None))
+        return {"job_id": self.store.peek_next_job_id(), "start_time": max(start, job.begin_time),
+                "cpus": sum(alloc.cpus.values()) if alloc else job.num_tasks * job.cpus_per_task,
+                "nodes": compress(alloc.nodes) if alloc else "", "partition": job.partition}
+
+    # ------------------------------------------------------------------ queries
+    async def op_ping(self, req: Request) -> dict[str, Any]:
+        return {"cluster": self.cluster.name, "now": time.time(), "version": SLURM_VERSION}
+
+    def _select(self, body: dict[str, Any], jobs: list[Job] | None = None) -> list[Job]:
+        selected = list(self.jobs.values()) if jobs is None else jobs
+        ids = body.get("job_ids") or []
+        if ids:
+            want_ids: set[int] = set()
+            want_tasks: set[tuple[int, int]] = set()
+            for item in ids:
+                s = str(item)
+                if "_" in s:
+                    a, _, b = s.partition("_")
+                    want_tasks.add((int(a), int(b)))
+                else:
+                    want_ids.add(int(s))
+            selected = [j for j in selected if j.job_id in want_ids or j.array_job_id in want_ids
+                        or (j.array_job_id, j.array_task_id) in want_tasks]
+        for key, attr in (("users", "user"), ("partitions", "partition"), ("names", "name"),
+                          ("accounts", "account")):
+            values = body.get(key)
+            if values:
+                vs = {str(v) for v in values}
+                if key == "users":
+                    vs |= {str(v) for v in values}
+                    selected = [j for j in selected if j.user in vs or str(j.uid) in vs]
+                else:
+                    selected = [j for j in selected if getattr(j, attr) in vs]
+        states = body.get("states")
+        if states:
+            st = {str(s).upper() for s in states}
+            selected = [j for j in selected if j.state in st]
+        return selected
+
+    async def op_jobs(self, req: Request) -> dict[str, Any]:
+        body = req.body
+        fields = [str(f) for f in body.get("fields") or RECORD_FIELDS]
+        bad = [f for f in fields if f not in RECORD_FIELDS]
+        if bad:
+            raise SlurmError("EINVAL", f"Invalid argument: unknown fields {', '.join(bad)}")
+        selected = self._select(body)
+        ids = body.get("job_ids") or []
+        if len(ids) == 1 and not selected:
+            raise SlurmError("ESLURM_INVALID_JOB_ID")
+        selected.sort(key=lambda j: j.job_id)
+        if "steps" in fields:
+            at = fields.index("steps")
+            rows: list[Any] = []
+            for j in selected:
+                row = [getattr(j, f) for f in fields]
+                row[at] = [st.record() for st in j.steps]
+                rows.append(row)
+        else:
+            get = operator.attrgetter(*fields)
+            rows = [get(j) for j in selected] if len(fields) > 1 else [[get(j)] for j in selected]
+        return {"fields": fields, "rows": rows, "now": time.time()}
+
+    async def op_acct(self, req: Request) -> dict[str, Any]:
+        body = req.body
+        ids = [int(str(i).split("_")[0].split(".")[0]) for i in body.get("job_ids") or []]
+        uids: list[int] | None = None
+        if not body.get("all_users") and not body.get("users") and not ids:
+            uids = [req.uid] if req.uid != 0 else None
+        recs = self.store.query_jobs(ids or None, uids, body.get("start"), body.get("end"))
+        jobs = [job_from_record(r) for r in recs]
+        # in-memory state is newer than the store only between a change and its write; prefer memory
+        jobs = [self.jobs.get(j.job_id, j) for j in jobs]
+        sel = dict(body)
+        sel.pop("job_ids", None)
+        jobs = self._select(sel, jobs)
+        records = [self._acct_record(j) for j in jobs]
+        if body.get("duplicates"):
+            runs = self.store.runs([j.job_id for j in jobs if j.restart_count])
+            records = [r for rec in records for r in [*runs.get(rec["job_id"], []), rec]]
+        return {"jobs": records, "now": time.time()}
+
+    def _acct_record(self, job: Job) -> dict[str, Any]:
+        """A job's accounting record; a running job shows its batch and extern steps as RUNNING."""
+        rec = job.record()
+        if job.state in ("RUNNING", "COMPLETING") and job.start_time and job.nodes:
+            have = {s["step_id"] for s in rec["steps"]}
+            live = []
+            if job.batch and "batch" not in have:
+                live.append(Step(job.job_id, "batch", "batch", "RUNNING", job.start_time, 0.0, job.batch_host, 1, 1,
+                                 job.cpus_per_node.get(job.batch_host, 0)).record())
+            if "extern" not in have:
+                n = len(job.cpus_per_node)
+                live.append(Step(job.job_id, "extern", "extern", "RUNNING", job.start_time, 0.0, job.nodes, n, n,
+                                 job.alloc_cpus).record())
+            rec["steps"] = live + rec["steps"]
+        return rec
+
+    async def op_nodes(self, req: Request) -> dict[str, Any]:
+        out = []
+        for node in self.nodes.values():
+            flags = []
+            if node.drain:
+                flags.append("DRAIN")
+            if node.registered and not node.responding:
+                flags.append("NOT_RESPONDING")
+            out.append({
+                "name": node.name, "state": node.base_state(), "flags": flags, "reason": node.reason,
+                "reason_user": _user_name(node.reason_uid), "reason_time": node.reason_time,
+                "cpus": node.spec.cpus, "alloc_cpus": min(node.spec.cpus, round(node.alloc_cpus)),
+                "memory": node.spec.memory_mb, "alloc_mem": node.alloc_mem, "free_mem": node.free_mem,
+                "gres": ",".join(str(g) for g in node.spec.gres),
+                "gres_used": _gres_used(node), "features": ",".join(node.spec.features),
+                "partitions": [p.name for p in self.cluster.partitions if node.name in p.nodes],
+                "boot_time": node.boot_time, "slurmd_start_time": node.slurmd_start_time,
+                "last_busy": node.last_busy, "addr": node.addr[0] if node.addr else node.name,
+                "hostname": node.name, "cpu_load": node.cpu_load, "arch": "x86_64", "os": node.os,
+                "version": node.version or SLURM_VERSION, "jobs": sorted(node.jobs),
+            })
+        return {"nodes": out}
+
+    async def op_partitions(self, req: Request) -> dict[str, Any]:
+        out = []
+        for p in self.cluster.partitions:
+            out.append({"name": p.name, "default": p.default, "nodes": compress(list(p.nodes)),
+                        "max_time": p.max_time, "default_time": p.default_time, "priority_tier": p.priority_tier,
+                        "oversubscribe": p.oversubscribe, "max_nodes": p.max_nodes, "state": "UP",
+                        "total_cpus": sum(self.nodes[n].spec.cpus for n in p.nodes),
+                        "total_nodes": len(p.nodes), "def_mem_per_cpu": self.config.site.mem_per_cpu})
+        return {"partitions": out}
+
+    async def op_config(self, req: Request) -> dict[str, Any]:
+        s = self.settings
+        items = [
+            ("AccountingStorageType", "accounting_storage/minihpc"),
+            ("AuthType", "auth/munge"),
+            ("BOOT_TIME", _ts(self.start_time)),
+            ("ClusterName", self.cluster.name),
+            ("DefMemPerCPU", str(self.config.site.mem_per_cpu)),
+            ("EnforcePartLimits", "NO"),
+            ("FirstJobId", "1"),
+            ("JobRequeue", "1" if s.job_requeue else "0"),
+            ("KillWait", f"{s.kill_wait} sec"),
+            ("MaxArraySize", str(self.config.site.max_array_size)),
+            ("MaxJobCount", "10000"),
+            ("MinJobAge", f"{s.min_job_age} sec"),
+            ("MpiDefault", "none"),
+            ("NEXT_JOB_ID", str(self.store.peek_next_job_id())),
+            ("PriorityType", "priority/basic"),
+            ("ProctrackType", "proctrack/linuxproc"),
+            ("SchedulerType", "sched/backfill"),
+            ("SelectType", "select/cons_tres"),
+            ("SelectTypeParameters", "CR_CORE_MEMORY"),
+            ("SlurmUser", "root(0)"),
+            ("SlurmctldHost[0]", self.cluster.controller_hostname),
+            ("SlurmctldPort", str(self.cluster.controller_port)),
+            ("SlurmdPort", str(self.cluster.nodes[0].port if self.cluster.nodes else 6818)),
+            ("SlurmdTimeout", f"{s.slurmd_timeout} sec"),
+            ("SLURM_VERSION", SLURM_VERSION),
+        ]
+        return {"config": [list(i) for i in items]}
+
+    # ------------------------------------------------------------------ job control
+    def _own(self, req: Request, job: Job) -> str | None:
+        if req.uid in (0, job.uid):
+            return None
+        return "ESLURM_ACCESS_DENIED"
+
+    def _targets(self, ids: list[Any]) -> list[tuple[str, list[Job]]]:
+        """Jobs named by ``12``, ``12_3`` or ``12_[1-3]``; pending array tasks named alone are split off."""
+        out: list[tuple[str, list[Job]]] = []
+        for item in ids:
+            s = str(item)
+            base, _, task = s.partition("_")
+            if not base.isdigit():
+                out.append((s, []))
+                continue
+            if task.startswith("[") and task.endswith("]"):
+                try:
+                    tasks = parse_ranges(task[1:-1].split("%")[0])
+                except ArraySpecError:
+                    out.append((s, []))
+                    continue
+                for t in tasks:
+                    out.append((f"{base}_{t}", self._task_jobs(int(base), t)))
+            elif task:
+                if not task.isdigit():
+                    out.append((s, []))
+                    continue
+                out.append((s, self._task_jobs(int(base), int(task))))
+            else:
+                out.append((s, self._select({"job_ids": [s]})))
+        return out
+
+    def _task_jobs(self, array_id: int, task_id: int) -> list[Job]:
+        found = [j for j in self.jobs.values() if j.array_job_id == array_id and j.array_task_id == task_id]
+        if found:
+            return found
+        meta = self.jobs.get(array_id)
+        if meta is None or meta.array_task_id is not None or task_id not in parse_ranges(meta.array_task_str):
+            return []
+        task = self._split_task(meta, task_id)
+        return [task] if task is not None else []
+
+    # ------------------------------------------------------------------ arrays
+    def _array_spec(self, spec: dict[str, Any]) -> ArraySpec | None:
+        text = spec.get("array")
+        if not text:
+            return None
+        try:
+            return parse_array(str(text), self.config.site.max_array_size)
+        except ArraySpecError:
+            raise SlurmError("ESLURM_INVALID_ARRAY") from None
+
+    def _running_tasks(self, array_id: int) -> int:
+        return sum(1 for j in self.jobs.values() if j.array_job_id == array_id and j.array_task_id is not None
+                   and j.state in ("RUNNING", "COMPLETING"))
+
+    def _take_task(self, meta: Job) -> Job | None:
+        """Split the next task off a pending array for the scheduler, honouring its %N throttle."""
+        if meta.array_max_tasks:
+            counts = self._pass_counts
+            running = counts.get(meta.job_id)
+            if running is None:
+                running = counts[meta.job_id] = self._running_tasks(meta.job_id)
+            if running >= meta.array_max_tasks:
+                return None
+            counts[meta.job_id] = running + 1
+        ids = parse_ranges(meta.array_task_str)
+        return self._split_task(meta, ids[0]) if ids else None
+
+    def _split_task(self, meta: Job, task_id: int) -> Job | None:
+        """Make task ``task_id`` a job of its own; the array's last task keeps the array's job id."""
+        ids = parse_ranges(meta.array_task_str)
+        if task_id not in ids:
+            return None
+        ids.remove(task_id)
+        if not ids:
+            meta.array_task_id = task_id
+            meta.array_task_str = ""
+            return meta
+        task = job_from_record(meta.record())
+        task.job_id = self.store.allocate_job_ids(1)
+        task.array_task_id = task_id
+        task.array_task_str = ""
+        task.steps = []
+        meta.array_task_str = format_ranges(ids)
+        self.jobs[task.job_id] = task
+        self._save(meta, task)
+        return task
+
+    async def op_signal(self, req: Request) -> dict[str, Any]:
+        body = req.body
+        sig = body.get("signal")
+        results: list[dict[str, Any]] = []
+        step_ids = [str(i) for i in body.get("job_ids") or [] if "." in str(i)]
+        if step_ids:
+            results.extend(await self._signal_steps(req, step_ids, sig))
+            body = {**body, "job_ids": [i for i in body["job_ids"] if "." not in str(i)]}
+            if not body["job_ids"]:
+                return {"results": results}
+        if body.get("job_ids"):
+            groups = self._targets(body["job_ids"])
+            filt = {k: body.get(k) for k in ("users", "partitions", "states", "names", "accounts")}
+            groups = [(label, self._select(filt, jobs)) if any(filt.values()) else (label, jobs)
+                      for label, jobs in groups]
+        else:
+            filt = {k: body.get(k) for k in ("users", "partitions", "states", "names", "accounts")}
+            if not any(filt.values()):
+                raise SlurmError("EINVAL", "No job identification provided")
+            sel = [j for j in self._select(filt) if j.state not in FINISHED]
+            if req.uid != 0:
+                sel = [j for j in sel if j.uid == req.uid]
+            groups = [(str(j.job_id), [j]) for j in sel]
+        cancelled: list[Job] = []
+        for label, jobs in groups:
+            live = [j for j in jobs if j.state not in FINISHED]
+            if not live:
+                results.append({"job_id": label, "error": "ESLURM_INVALID_JOB_ID" if not jobs else "ESLURM_ALREADY_DONE",
+                                "message": "Invalid job id specified" if not jobs
+                                else "Job/step already completing or completed"})
+                continue
+            for job in live:
+                err = self._own(req, job)
+                if err:
+                    results.append({"job_id": label, "error": err, "message": "Access/permission denied"})
+                    continue
+                if job.state == "PENDING":
+                    if self._cancel_pending(job, sig, req.uid):
+                        cancelled.append(job)
+                else:
+                    await self._signal_job(job, sig, req.uid, bool(body.get("batch_only")), bool(body.get("full")))
+                results.append({"job_id": label, "error": None, "message": ""})
+        self._save(*cancelled)  # one transaction, however many jobs: scancel -u on 10,000 stays quick
+        if cancelled:
+            self.schedule_soon()
+        return {"results": results}
+
+    @staticmethod
+    def _cancel_pending(job: Job, sig: int | None, by: int) -> bool:
+        """A pending job ends at once when cancelled (or sent KILL/TERM); other signals do nothing."""
+        if sig is not None and sig not in (9, 15):
+            return False
+        job.state = "CANCELLED"
+        job.cancelled_by = by
+        job.end_time = time.time()
+        job.reason = "None"
+        return True
+
+    async def _signal_steps(self, req: Request, labels: list[str], sig: int | None) -> list[dict[str, Any]]:
+        """``scancel N.S``: handed to the step service when it is loaded."""
+        handler = self.server.handlers.get("step_signal")
+        out: list[dict[str, Any]] = []
+        for label in labels:
+            job_s, _, step_s = label.partition(".")
+            if handler is None or not job_s.isdigit() or not step_s.isdigit():
+                out.append({"job_id": label, "error": "ESLURM_INVALID_JOB_ID", "message": "Invalid job id specified"})
+                continue
+            sub = Request("step_signal", req.uid, req.gid, {"job_id": int(job_s), "step_id": int(step_s),
+                                                             "signal": sig}, req.peer, req.reader, req.writer)
+            try:
+                await handler(sub)
+                out.append({"job_id": label, "error": None, "message": ""})
+            except RpcError as exc:
+                out.append({"job_id": label, "error": exc.code, "message": exc.message})
+        return out
+
+    async def _signal_job(self, job: Job, sig: int | None, by: int, batch_only: bool, full: bool) -> None:
+        now = time.time()
+        targets = [self.nodes[n] for n in job.cpus_per_node if n in self.nodes]
+        if sig is None:
+            job.cancelled_by = by
+            job.state = "COMPLETING" if job.state == "RUNNING" else job.state
+            self._save(job)
+            for node in targets:
+                await self._node_call(node, "kill", {"job_id": job.job_id, "reason": "CANCELLED", "by": by})
+            if not any(n.usable or (n.registered and n.responding) for n in targets):
+                self._finish(job, "CANCELLED", now, 0, 0, None)
+            return
+        for node in targets:
+            await self._node_call(node, "signal", {"job_id": job.job_id, "signal": sig, "batch_only": batch_only,
+                                                   "full": full})
+
+    async def _node_call(self, node: NodeState, op: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        if node.addr is None:
+            return None
+        try:
+            return await call_async(*node.addr, op, body, timeout=10)
+        except (TimeoutError, OSError, RpcError) as exc:
+            log.warning("%s to %s failed: %s", op, node.name, exc)
+            return None
+
+    def _control(self, req: Request, fn: Any, denied: str = "ESLURM_USER_ID_MISSING") -> dict[str, Any]:
+        """Apply ``fn`` to each named job the caller owns; scontrol reports others' jobs as Slurm does."""
+        results: list[dict[str, Any]] = []
+        for label, jobs in self._targets(req.body.get("job_ids") or []):
+            if not jobs:
+                results.append({"job_id": label, "error": "ESLURM_INVALID_JOB_ID",
+                                "message": "Invalid job id specified"})
+                continue
+            for job in jobs:
+                if self._own(req, job):
+                    results.append({"job_id": label, "error": denied, "message": MESSAGES[denied]})
+                    continue
+                try:
+                    fn(job)
+                except SlurmError as exc:
+                    results.append({"job_id": label, "error": exc.code, "message": exc.message})
+                    continue
+                self._save(job)
+                results.append({"job_id": label, "error": None, "message": ""})
+        self.schedule_soon()
+        return {"results": results}
+
+    async def op_hold(self, req: Request) -> dict[str, Any]:
+        admin = req.uid == 0 and not req.body.get("user")
+
+        def hold(job: Job) -> None:
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            job.hold = "admin" if admin else "user"
+            job.reason = "JobHeldAdmin" if admin else "JobHeldUser"
+            job.priority = 0
+
+        return self._control(req, hold)
+
+    async def op_release(self, req: Request) -> dict[str, Any]:
+        def release(job: Job) -> None:
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            if job.hold == "admin" and req.uid != 0:
+                raise SlurmError("ESLURM_ACCESS_DENIED")
+            job.hold = ""
+            job.reason = "None"
+            job.priority = max(1, BASE_PRIORITY - job.job_id)
+
+        return self._control(req, release)
+
+    async def op_top(self, req: Request) -> dict[str, Any]:
+        def top(job: Job) -> None:
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            mine = [j.priority for j in self.jobs.values() if j.uid == job.uid and j.state == "PENDING"
+                    and j.partition == job.partition]
+            job.priority = max(mine) + 1
+
+        return self._control(req, top)
+
+    async def op_requeue(self, req: Request) -> dict[str, Any]:
+        hold = bool(req.body.get("hold"))
+        to_kill: list[Job] = []
+
+        def requeue(job: Job) -> None:
+            if not job.batch:
+                raise SlurmError("ESLURM_BATCH_ONLY")
+            if job.state == "PENDING":
+                if hold:
+                    job.hold = "admin" if req.uid == 0 else "user"
+                    job.reason = "JobHeldAdmin" if req.uid == 0 else "JobHeldUser"
+                    return
+                raise SlurmError("ESLURM_JOB_PENDING")
+            if not job.requeue:
+                raise SlurmError("ESLURM_DISABLED")
+            if job.state in FINISHED:
+                self._requeue(job, time.time())
+                if hold:
+                    job.hold = "user"
+                    job.reason = "JobHeldUser"
+                return
+            to_kill.append(job)
+            if hold:
+                job.hold = "admin" if req.uid == 0 else "user"
+
+        result = self._control(req, requeue)
+        for job in to_kill:
+            job.state = "COMPLETING"
+            self._save(job)
+            for n in job.cpus_per_node:
+                node = self.nodes.get(n)
+                if node is not None:
+                    await self._node_call(node, "kill", {"job_id": job.job_id, "reason": "REQUEUED", "by": req.uid})
+        return result
+
+    async def op_update_job(self, req: Request) -> dict[str, Any]:
+        changes = req.body.get("set") or {}
+
+        def update(job: Job) -> None:
+            for key, value in changes.items():
+                self._apply_update(job, str(key), str(value), req.uid)
+
+        return self._control(req, update)
+
+    def _apply_update(self, job: Job, key: str, value: str, uid: int) -> None:
+        k = key.lower()
+        if k == "timelimit":
+            try:
+                if value.startswith("+") or value.startswith("-"):
+                    delta = parse_limit(value[1:])
+                    new = job.time_limit + (delta if value[0] == "+" else -delta)
+                else:
+                    new = parse_limit(value)
+            except TimeFormatError:
+                raise SlurmError("ESLURM_INVALID_TIME_LIMIT") from None
+            if uid != 0 and job.state != "PENDING" and (new == INFINITE or
+                                                        (job.time_limit != INFINITE and new > job.time_limit)):
+                raise SlurmError("ESLURM_ACCESS_DENIED")
+            job.time_limit = new
+        elif k in ("name", "jobname"):
+            job.name = value
+        elif k == "comment":
+            job.comment = value
+        elif k == "dependency":
+            old = job.dependency
+            job.dependency = value
+            try:
+                if value:
+                    self._validate_dependency(job)
+            except SlurmError:
+                job.dependency = old
+                raise
+        elif k in ("starttime", "begintime"):
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            try:
+                job.begin_time = parse_date(value)
+            except TimeFormatError:
+                raise SlurmError("EINVAL") from None
+        elif k == "partition":
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            if value not in self.partitions:
+                raise SlurmError("ESLURM_INVALID_PARTITION_NAME")
+            job.partition = value
+        elif k in ("numnodes", "minnodes"):
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            job.num_nodes = int(value.split("-")[0])
+        elif k == "priority":
+            if uid != 0:
+                raise SlurmError("ESLURM_ACCESS_DENIED")
+            job.priority = int(value)
+        elif k == "nice":
+            job.priority = max(0, job.priority - int(value))
+        elif k == "requeue":
+            job.requeue = value not in ("0", "no", "false")
+        elif k == "account":
+            job.account = value
+        elif k == "qos":
+            job.qos = value
+        else:
+            raise SlurmError("EINVAL", f"Update of {key} is not supported")
+
+
+def _alloc_of(job: Job) -> Any:
+    from orchestrator.scheduler.resources import Allocation
+
+    return Allocation(dict(job.cpus_per_node), dict(job.mem_per_alloc_node),
+                      {k: list(v) for k, v in job.gpus_per_node.items()}, {})
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _gres_used(node: NodeState) -> str:
+    parts = []
+    for g in node.spec.gres:
+        used = len(set().union(*node.gpus_used.values())) if node.gpus_used else 0
+        label = f"{g.name}:{g.type}" if g.type else g.name
+        parts.append(f"{label}:{min(used, g.count)}")
+    return ",".join(parts)
+
+
+def _ts(epoch: float) -> str:
+    from orchestrator.slurm.timefmt import format_timestamp
+
+    return format_timestamp(epoch)
+
+
+def job_state_ok(value: str) -> bool:
+    return value in JobState.__members__

@@ -1,0 +1,151 @@
+"""The wire protocol between commands, the controller and the node daemons.
+
+A message is one frame: ``>II`` (header length, body length), then a JSON header
+and a JSON body. Requests carry ``{"v": 1, "op": ..., "cred": <munge credential>}``;
+the credential's payload is the SHA-256 of ``op``, a NUL and the body bytes, so a
+credential cannot be lifted onto another request, and munged refuses replays.
+The receiver takes the caller's uid and gid only from the decoded credential.
+
+Replies carry ``{"v": 1, "ok": true}`` or ``{"v": 1, "ok": false, "error": {"code",
+"message"}}`` where ``message`` is Slurm's own error text (``slurm_strerror``).
+
+Operations (controller unless noted; bodies are JSON objects):
+
+========================  =====================================================
+``ping``                  -> ``{"cluster", "now"}``
+``submit``                ``{"job": {...}, "script", "env", "test_only"}`` -> ``{"job_id"}``
+                          or ``{"test_only": {"job_id","start_time","cpus","nodes","partition"}}``
+``jobs``                  ``{"fields": [...], "job_ids": [...], "users": [...], "states": [...],
+                          "partitions": [...], "names": [...], "accounts": [...], "steps": bool}``
+                          -> ``{"fields": [...], "rows": [[...]], "now"}`` (active jobs and ones
+                          finished within MinJobAge; unknown single id -> ESLURM_INVALID_JOB_ID)
+``acct``                  ``{"job_ids", "users", "all_users", "start", "end", "states", "names",
+                          "accounts", "partitions"}`` -> ``{"jobs": [record, ...]}`` (with steps)
+``nodes``                 ``{}`` -> ``{"nodes": [node record]}``
+``partitions``            ``{}`` -> ``{"partitions": [partition record]}``
+``config``                ``{}`` -> ``{"config": [[key, value], ...]}``
+``signal``                ``{"job_ids": [...], "signal": int|None, "batch_only": bool, "users",
+                          "partitions", "states", "names"}`` -> ``{"results": [{"job_id",
+                          "error": code|None, "message"}]}``  (signal None = cancel)
+``hold`` / ``release``    ``{"job_ids": [...], "admin": bool}`` -> ``{"results": [...]}``
+``requeue``               ``{"job_ids": [...], "hold": bool}`` -> ``{"results": [...]}``
+``update_job``            ``{"job_ids": [...], "set": {"TimeLimit": "..", ...}}`` -> ``{"results"}``
+``update_node``           ``{"nodes": "list", "state": "DRAIN|RESUME|DOWN", "reason"}`` (root only)
+``allocate``              as ``submit`` with ``job.batch = false``; -> ``{"job_id"}``
+``alloc_wait``            ``{"job_id", "timeout", "until": "start"|"end"}`` -> ``{"state", "nodes", "env", ...}``
+``alloc_complete``        ``{"job_id", "exit_code", "signal"}``: salloc/srun give their allocation back
+``step_create``           ``{"job_id", "ntasks", "min_nodes", "nodelist", "exact", "overlap", ...}`` ->
+                          ``{"step_id", "nodes", "addrs", "tasks", "cpus", "env", ...}`` (steps.py)
+``step_complete``         ``{"job_id", "step_id", "node", "exit_code", "signal", "user_cpu", ...}``
+``step_signal``           ``{"job_id", "step_id", "signal"}`` (controller, and controller -> node daemon);
+                          ``signal`` with ``N.S`` ids routes here (scancel of a step)
+``job_prepare``           controller -> node daemon: a job record on a node without its batch script
+``credits`` / ``quota``   ARC services (mybalance, myquota)
+``node_register``         node daemon -> controller (root only)
+``node_heartbeat``        node daemon -> controller (root only)
+``job_ended``             node daemon -> controller (root only)
+``launch`` / ``kill``     controller -> node daemon (root only)
+``step_launch``           srun -> node daemon: streams task I/O on the same connection (frames: steps.py)
+========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+TYPE_CHECKING = False  # importing typing costs a user command milliseconds
+if TYPE_CHECKING:
+    from typing import Any
+
+try:  # the built-in module imports in microseconds; hashlib loads OpenSSL (~5 ms per command)
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - Pythons built without it
+    from hashlib import sha256
+
+__all__ = [
+    "MAX_FRAME",
+    "VERSION",
+    "ProtocolError",
+    "RpcError",
+    "body_digest",
+    "encode_frame",
+    "read_frame",
+    "recv_exact",
+]
+
+VERSION = 1
+MAX_FRAME = 16 * 1024 * 1024
+"""Largest header + body accepted; Slurm caps batch scripts at 4 MB, environments add more."""
+
+_LEN = struct.Struct(">II")
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be read: garbage, oversized, truncated or the wrong version."""
+
+
+class RpcError(Exception):
+    """An error reply, carrying Slurm's error code name and its message text."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def body_digest(op: str, body: bytes) -> bytes:
+    """What a request's munge credential must carry."""
+    return sha256(op.encode() + b"\0" + body).digest()
+
+
+def encode_frame(header: dict[str, Any], body: Any = None, raw_body: bytes | None = None) -> bytes:
+    h = json.dumps(header, separators=(",", ":")).encode()
+    b = raw_body if raw_body is not None else json.dumps(body if body is not None else {},
+                                                         separators=(",", ":")).encode()
+    return _LEN.pack(len(h), len(b)) + h + b
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks: list[bytes] = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            raise ProtocolError("connection closed mid-frame")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def decode_parts(hlen: int, blen: int) -> None:
+    if hlen > 65536 or hlen + blen > MAX_FRAME:
+        raise ProtocolError(f"frame of {hlen + blen} bytes exceeds the limit of {MAX_FRAME}")
+
+
+def parse_header(raw: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("header is not JSON") from exc
+    if not isinstance(header, dict) or header.get("v") != VERSION:
+        raise ProtocolError(f"unsupported protocol version {header.get('v') if isinstance(header, dict) else '?'}")
+    return header
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise ProtocolError("body is not a JSON object")
+    return body
+
+
+def read_frame(sock: socket.socket) -> tuple[dict[str, Any], bytes]:
+    """Read one frame from a blocking socket; returns the header and the raw body bytes."""
+    hlen, blen = _LEN.unpack(recv_exact(sock, _LEN.size))
+    decode_parts(hlen, blen)
+    header = parse_header(recv_exact(sock, hlen))
+    return header, recv_exact(sock, blen)

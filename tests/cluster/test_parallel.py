@@ -1,0 +1,148 @@
+"""Issue 4 on the running service: job steps, interactive shells and multi-node MPI across containers.
+
+Everything runs as alice over ssh to arc-login, as a user would: srun across two compute
+containers, an interactive ``srun --pty`` session driven through a real terminal, attaching
+to a running job, the dask-style srun, and the seed's 96-rank ``mpirun mpihello`` job.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from clusterlib import ClusterUnderTest
+
+pytestmark = pytest.mark.cluster
+
+USER = "alice"
+JOB_TIMEOUT = 300.0
+
+
+class Login:
+    """ssh to the login node as a user."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+
+    def run(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.argv, f"bash -lc {shlex.quote(script)}"], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def ok(self, script: str, timeout: float = 120) -> str:
+        res = self.run(script, timeout)
+        assert res.returncode == 0, f"{script!r} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+        return res.stdout
+
+
+@pytest.fixture(scope="module")
+def login(cluster: ClusterUnderTest) -> Login:
+    from orchestrator.cli import ssh_command
+
+    name = cluster.config.clusters[0].name
+    argv = ssh_command(cluster.paths, cluster.config, USER, name, ["true"])[:-1]
+    deadline = time.monotonic() + 90
+    while True:
+        probe = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=60, check=False)
+        if probe.returncode == 0:
+            return Login(argv)
+        if time.monotonic() > deadline:
+            pytest.fail(f"ssh as {USER} to {name}'s login node fails: {probe.stderr.strip()}")
+        time.sleep(3)
+
+
+@pytest.fixture
+def workdir(login: Login) -> Iterator[str]:
+    path = f"partest-{uuid.uuid4().hex[:8]}"
+    login.ok(f"mkdir -p ~/{path}")
+    yield path
+    login.run(f"rm -rf ~/{path}")
+
+
+def _wait(login: Login, job: str, timeout: float = JOB_TIMEOUT) -> str:
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = login.ok(f"squeue -h -t all -o %T -j {job}").strip()
+        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+            return state
+        time.sleep(1)
+    raise AssertionError(f"job {job} still {state} after {timeout}s")
+
+
+def test_srun_on_two_nodes_with_labels(login: Login, workdir: str) -> None:
+    out = login.ok(f"cd ~/{workdir} && srun -N2 -l hostname")
+    lines = sorted(out.splitlines())
+    assert [ln.split(":")[0] for ln in lines] == ["0", "1"], out
+    hosts = [ln.split(": ")[1] for ln in lines]
+    assert len(set(hosts)) == 2 and all(re.fullmatch(r"arc-c\d{3}", h) for h in hosts), out
+
+
+def test_dask_style_srun_reads_procid(login: Login, workdir: str) -> None:
+    out = login.ok(f"cd ~/{workdir} && srun --mpi=none -n 4 python3 -c "
+                   "\"import os; print(os.environ['SLURM_PROCID'], os.environ['SLURM_NTASKS'])\"")
+    assert sorted(out.split("\n")[:-1]) == ["0 4", "1 4", "2 4", "3 4"], out
+
+
+def test_hostnames_for_a_hostfile(login: Login, workdir: str) -> None:
+    out = login.ok(f"cd ~/{workdir} && salloc -N2 bash -c 'scontrol show hostnames $SLURM_JOB_NODELIST'")
+    hosts = out.split()
+    assert len(hosts) == 2 and all(re.fullmatch(r"arc-c\d{3}", h) for h in hosts), out
+
+
+def test_interactive_pty_session(login: Login) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    cmd = [*login.argv[:-1], "-tt", login.argv[-1], "srun -p interactive --pty /bin/bash"]
+    child = pexpect.spawn(cmd[0], cmd[1:], encoding="utf-8", timeout=60, dimensions=(30, 100))
+    prompt = r"\$ $"
+    child.expect(prompt)
+    child.sendline("echo HOST=$(hostname) JOB=$SLURM_JOB_ID; stty size")
+    child.expect(r"HOST=(arc-c\d{3}) JOB=(\d+)")
+    job = child.match.group(2)
+    child.expect("30 100")
+    child.sendline("exit 5")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 5
+    assert _wait(login, job, 60) == "FAILED"
+
+
+def test_attach_to_a_running_job(login: Login, workdir: str) -> None:
+    out = login.ok(f"cd ~/{workdir} && sbatch --parsable -N2 -t 5 --wrap 'srun sleep 120'")
+    job = out.strip().split(";")[0]
+    try:
+        deadline = time.monotonic() + 60
+        while login.ok(f"squeue -h -o %T -j {job}").strip() != "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(1)
+        out = login.ok(f"srun --jobid {job} -l bash -c 'echo $SLURM_JOB_ID $(hostname)'")
+        assert re.fullmatch(rf"0: {job} arc-c\d{{3}}\n", out), out
+    finally:
+        login.run(f"scancel {job}")
+
+
+def test_mpihello_96_ranks_on_two_nodes(login: Login, workdir: str) -> None:
+    if login.run("module is-avail mpitest").returncode != 0:
+        pytest.skip("the mpitest module is not installed in this image")
+    script = ("#!/bin/bash\n#SBATCH --partition=devel\n#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=48\n"
+              "module load mpitest\nmpirun mpihello\n")
+    login.ok(f"cd ~/{workdir} && cat > mpi.sh <<'EOF'\n{script}EOF\n")
+    start = time.monotonic()
+    job = login.ok(f"cd ~/{workdir} && sbatch --parsable mpi.sh").strip().split(";")[0]
+    state = _wait(login, job)
+    elapsed = time.monotonic() - start
+    out = login.ok(f"cat ~/{workdir}/slurm-{job}.out")
+    assert state == "COMPLETED", out
+    ranks: dict[int, str] = {}
+    for m in re.finditer(r"^Hello world from processor (\S+), rank (\d+) out of 96 processors$", out, re.M):
+        ranks[int(m.group(2))] = m.group(1)
+    assert sorted(ranks) == list(range(96)), out
+    first, second = {ranks[r] for r in range(48)}, {ranks[r] for r in range(48, 96)}
+    assert len(first) == 1 and len(second) == 1 and first != second, ranks
+    steps = login.ok(f"sacct -j {job} -n -P -o JobID,State,NNodes")
+    assert f"{job}.0|COMPLETED|2" in steps, steps
+    print(f"96-rank mpihello: submit to COMPLETED in {elapsed:.1f} s")

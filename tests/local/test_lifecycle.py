@@ -1,0 +1,224 @@
+"""Full job lifecycles on the local-mode scheduler: every end state, as the submitting user."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import time
+
+import pytest
+
+USER = "mhalice"
+OTHER = "mhbob"
+
+
+def _uid(user: str) -> int:
+    return pwd.getpwnam(user).pw_uid
+
+
+def test_completed_job_runs_as_user_in_submit_dir(local):
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\nid -u\npwd\necho job=$SLURM_JOB_ID node=$SLURMD_NODENAME\n"
+                       "test -d \"$TMPDIR\" && echo tmpdir-ok\n", user=USER, cwd=wd)
+    info = local.wait(job)
+    assert info["state"] == "COMPLETED"
+    out = (wd / f"slurm-{job}.out").read_text().splitlines()
+    assert out[0] == str(_uid(USER))
+    assert out[1] == str(wd)
+    assert out[2] == f"job={job} node={info['nodes']}"
+    assert "tmpdir-ok" in out
+    assert (wd / f"slurm-{job}.out").stat().st_uid == _uid(USER)
+    rec = local.acct(job)
+    assert [s["step_id"] for s in rec["steps"]] == ["batch", "extern"]
+    assert rec["steps"][0]["state"] == "COMPLETED"
+
+
+def test_failed_job_reports_exit_code(local):
+    job = local.submit("#!/bin/bash\necho failing >&2\nexit 3\n", user=USER)
+    info = local.wait(job)
+    assert info["state"] == "FAILED"
+    assert info["exit_code"] == 3
+    assert info["exit_signal"] == 0
+
+
+def test_killed_by_signal_reports_signal(local):
+    job = local.submit("#!/bin/bash\nkill -9 $$\n", user=USER)
+    info = local.wait(job)
+    assert info["state"] == "FAILED"
+    assert info["exit_signal"] == 9
+
+
+def test_cancelled_job_records_who_and_notes_it(local):
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\necho started\nsleep 120\n", user=USER, cwd=wd)
+    local.wait(job, ("RUNNING",))
+    time.sleep(0.3)
+    r = local.run(["scancel", str(job)], user=USER)
+    assert r.returncode == 0, r.stderr
+    info = local.wait(job)
+    assert info["state"] == "CANCELLED"
+    rec = local.acct(job)
+    assert rec["cancelled_by"] == _uid(USER)
+    text = (wd / f"slurm-{job}.out").read_text()
+    assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text
+
+
+def test_other_user_cannot_cancel(local):
+    job = local.submit("#!/bin/bash\nsleep 60\n", user=USER)
+    r = local.run(["scancel", str(job)], user=OTHER)
+    assert r.returncode != 0
+    assert f"scancel: error: Kill job error on job id {job}: Access/permission denied" in r.stderr
+    assert local.job(job)["state"] in ("PENDING", "RUNNING")
+    local.run(["scancel", str(job)], user=USER)
+    local.wait(job)
+
+
+def test_out_of_memory(local):
+    script = ("#!/bin/bash\npython3 -c \"import time; b = bytearray(300 * 1024 * 1024); "
+              "b[::4096] = b'x' * len(b[::4096]); time.sleep(30)\"\n")
+    job = local.submit(script, "--mem=50M", user=USER)
+    info = local.wait(job, timeout=40)
+    assert info["state"] == "OUT_OF_MEMORY"
+
+
+def test_script_deleted_after_submit_still_runs(local):
+    wd = local.workdir(USER)
+    path = wd / "gone.sh"
+    path.write_text("#!/bin/sh\necho still here\n")
+    r = local.run(["sbatch", str(path)], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    job = int(r.stdout.split()[-1])
+    path.unlink()
+    assert local.wait(job)["state"] == "COMPLETED"
+    assert (wd / f"slurm-{job}.out").read_text() == "still here\n"
+
+
+def test_controller_restart_loses_nothing(local):
+    wd = local.workdir(USER)
+    running = local.submit("#!/bin/bash\nsleep 4\necho done\n", user=USER, cwd=wd)
+    held = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER, cwd=wd)
+    local.wait(running, ("RUNNING",))
+    local.cluster.restart("controller")
+    deadline = time.time() + 10
+    while True:
+        try:
+            local.cluster.call("ping")
+            break
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+    assert local.job(held)["reason"] == "JobHeldUser"
+    assert local.wait(running, timeout=30)["state"] == "COMPLETED"
+    assert (wd / f"slurm-{running}.out").read_text() == "done\n"
+    newer = local.submit("#!/bin/bash\ntrue\n", user=USER, cwd=wd)
+    assert newer > held
+    local.run(["scancel", str(held)], user=USER)
+
+
+@pytest.mark.slow
+def test_timeout_with_early_signal(local):
+    wd = local.workdir(USER)
+    script = ("#!/bin/bash\ntrap 'echo got USR1' USR1\nfor i in $(seq 200); do sleep 1; done\n")
+    job = local.submit(script, "-t", "1", "--signal=B:USR1@55", user=USER, cwd=wd)
+    info = local.wait(job, timeout=90)
+    assert info["state"] == "TIMEOUT"
+    text = (wd / f"slurm-{job}.out").read_text()
+    assert "got USR1" in text
+    assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text and "DUE TO TIME LIMIT ***" in text
+
+
+def test_garbage_on_the_wire_is_refused_and_daemon_survives(local):
+    import json
+    import socket
+    import struct
+
+    port = json.loads(local.cluster.conf_file.read_text())["clusters"]["local"]["port"]
+    for payload in (b"GET / HTTP/1.0\r\n\r\n", struct.pack(">II", 10, 2**31), b"\x00\x00\x00\x02{}" + b"\x00" * 6):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            reply = s.recv(65536)
+        assert reply == b"" or b'"ok":false' in reply
+    assert local.cluster.call("ping")["cluster"] == "local"
+
+
+def test_unsigned_or_replayed_request_is_refused(local):
+    import json
+    import socket
+
+    from orchestrator.scheduler.client import signed_request
+    from orchestrator.scheduler.protocol import encode_frame, read_frame
+
+    port = json.loads(local.cluster.conf_file.read_text())["clusters"]["local"]["port"]
+    os.environ["MINIHPC_MUNGE_SOCKET"] = str(local.cluster.munge_socket)
+
+    def send(frame: bytes) -> dict:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(frame)
+            header, _ = read_frame(s)
+        return header
+
+    forged = encode_frame({"v": 1, "op": "ping", "cred": "MUNGE:not-a-credential"}, {})
+    assert send(forged)["ok"] is False
+    frame = signed_request("ping", {})
+    assert send(frame)["ok"] is True
+    replay = send(frame)
+    assert replay["ok"] is False and "authentication" in replay["error"]["message"].lower()
+    # A credential cannot be moved onto another request body.
+    good = signed_request("jobs", {"fields": ["job_id"]})
+    hlen = int.from_bytes(good[:4], "big")
+    header = json.loads(good[8:8 + hlen])
+    swapped = encode_frame(header, {"fields": ["job_id", "uid"]})
+    assert send(swapped)["ok"] is False
+
+
+def test_payload_cannot_choose_the_uid(local):
+    """A hand-made submit naming uid 0 is rejected; the job's uid always comes from munge."""
+    import json
+
+    code = ("import json,sys,os\nsys.path.insert(0, %r)\n"
+            "from orchestrator.scheduler.client import Client\n"
+            "from orchestrator.scheduler.protocol import RpcError\n"
+            "c = Client()\n"
+            "try:\n"
+            "    c.call('submit', {'job': {'uid': 0, 'work_dir': '/tmp'}, 'script': '#!/bin/sh\\nid -u\\n', 'env': {}})\n"
+            "    print('accepted')\n"
+            "except RpcError as e:\n"
+            "    print('refused', e.message)\n"
+            "r = c.call('submit', {'job': {'work_dir': '/tmp', 'std_out': '/dev/null'}, "
+            "'script': '#!/bin/sh\\nid -u\\n', 'env': {}})\n"
+            "print(json.dumps(r))\n").replace("%r", repr(os.getcwd()))
+    r = local.run(["python3", "-c", code], user=USER)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("refused")
+    job = json.loads(lines[1])["job_id"]
+    rec = local.acct(job)
+    assert rec["uid"] == _uid(USER)
+
+
+def test_requeue_keeps_the_earlier_run_for_sacct_duplicates(local):
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\necho run $SLURM_RESTART_COUNT\nsleep 30\n", "--open-mode=append",
+                       user=USER, cwd=wd)
+    local.wait(job, ("RUNNING",))
+    time.sleep(0.5)
+    r = local.run(["scontrol", "requeue", str(job)], user=USER)
+    assert r.returncode == 0, r.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        info = local.job(job, ("state", "restart_count"))
+        if info["state"] == "RUNNING" and info["restart_count"] == 1:
+            break
+        time.sleep(0.2)
+    assert info == {"state": "RUNNING", "restart_count": 1}
+    local.run(["scancel", str(job)], user=USER)
+    local.wait(job)
+    plain = local.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", str(job)], user=USER)
+    dup = local.run(["sacct", "-X", "-D", "-n", "-P", "-o", "JobID,State", "-j", str(job)], user=USER)
+    assert plain.stdout.splitlines() == [f"{job}|CANCELLED by {_uid(USER)}"]
+    assert dup.stdout.splitlines() == [f"{job}|REQUEUED", f"{job}|CANCELLED by {_uid(USER)}"]
+    text = (wd / f"slurm-{job}.out").read_text()
+    assert "run\n" in text or "run \n" in text
+    assert "run 1" in text

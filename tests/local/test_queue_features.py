@@ -1,0 +1,116 @@
+"""Issue 5 on the local scheduler: arrays, dependencies, GPUs and constraints, as users drive them."""
+
+from __future__ import annotations
+
+import time
+
+USER = "mhalice"
+
+
+def _squeue(local, *args: str) -> list[str]:
+    r = local.run(["squeue", "-h", *args], user=USER)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+def test_array_throttle_env_and_display(local):
+    wd = local.workdir(USER)
+    script = ("#!/bin/bash\necho $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID $SLURM_ARRAY_TASK_COUNT "
+              "$SLURM_ARRAY_TASK_MIN $SLURM_ARRAY_TASK_MAX $SLURM_ARRAY_TASK_STEP\nsleep 2\n")
+    job = local.submit(script, "-a", "1-9:2%2", user=USER, cwd=wd)
+    most = 0
+    shown_pending = False
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        lines = _squeue(local, "-o", "%i %t", "-j", str(job))
+        running = [ln for ln in lines if ln.endswith(" R")]
+        most = max(most, len(running))
+        if any(ln.startswith(f"{job}_[") and "%2]" in ln for ln in lines):
+            shown_pending = True
+        if not lines:
+            break
+        time.sleep(0.2)
+    assert most <= 2 and most >= 1
+    assert shown_pending
+    outs = sorted(wd.glob(f"slurm-{job}_*.out"))
+    assert [p.name for p in outs] == [f"slurm-{job}_{i}.out" for i in (1, 3, 5, 7, 9)]
+    for p in outs:
+        task = p.stem.split("_")[1]
+        assert p.read_text().split() == [str(job), task, "5", "1", "9", "2"]
+
+
+def test_array_cancel_one_task_and_a_range(local):
+    job = local.submit("#!/bin/bash\nsleep 60\n", "-a", "0-5", "--hold", user=USER)
+    assert local.run(["scancel", f"{job}_2"], user=USER).returncode == 0
+    assert local.run(["scancel", f"{job}_[4-5]"], user=USER).returncode == 0
+    lines = _squeue(local, "-o", "%i", "-j", str(job))
+    assert lines == [f"{job}_[0-1,3]"]
+    assert local.run(["scancel", str(job)], user=USER).returncode == 0
+    assert _squeue(local, "-j", str(job)) == []
+
+
+def test_invalid_array_is_refused(local):
+    r = local.run(["sbatch", "-a", "0-5000", "--wrap", "true"], user=USER)
+    assert r.returncode == 1
+    assert "sbatch: error: Batch job submission failed: Invalid job array specification" in r.stderr
+
+
+def test_afterok_chain_with_failing_middle(local):
+    first = local.submit("#!/bin/bash\ntrue\n", user=USER)
+    middle = local.submit("#!/bin/bash\nexit 1\n", f"--dependency=afterok:{first}", user=USER)
+    last = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afterok:{middle}", user=USER)
+    assert local.wait(first)["state"] == "COMPLETED"
+    assert local.wait(middle)["state"] == "FAILED"
+    deadline = time.time() + 15
+    while local.job(last)["reason"] != "DependencyNeverSatisfied" and time.time() < deadline:
+        time.sleep(0.2)
+    info = local.job(last)
+    assert (info["state"], info["reason"]) == ("PENDING", "DependencyNeverSatisfied")
+    # afternotok on the failed job runs; afterany always runs
+    other = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afternotok:{middle}?afterany:{first}", user=USER)
+    assert local.wait(other)["state"] == "COMPLETED"
+    local.run(["scancel", str(last)], user=USER)
+
+
+def test_dependency_on_unknown_job_is_refused(local):
+    r = local.run(["sbatch", "--dependency=afterok:999999", "--wrap", "true"], user=USER)
+    assert r.returncode == 1
+    assert "Job dependency problem" in r.stderr
+
+
+def test_gpu_jobs_get_distinct_devices_and_gpu_nodes_need_a_gpu_request(local):
+    wd = local.workdir(USER)
+    script = "#!/bin/bash\necho $CUDA_VISIBLE_DEVICES $SLURM_JOB_GPUS $SLURM_GPUS_ON_NODE\nsleep 3\n"
+    a = local.submit(script, "-p", "gpu", "--gres=gpu:v100:1", user=USER, cwd=wd)
+    b = local.submit(script, "-p", "gpu", "--gres=gpu:1", user=USER, cwd=wd)
+    assert local.wait(a)["state"] == "COMPLETED" and local.wait(b)["state"] == "COMPLETED"
+    seen = sorted((wd / f"slurm-{j}.out").read_text().split()[0] for j in (a, b))
+    assert seen == ["0", "1"]
+    r = local.run(["sbatch", "-p", "gpu", "--wrap", "true"], user=USER)
+    assert r.returncode == 1
+    assert "Requested node configuration is not available" in r.stderr
+
+
+def test_invalid_gres_and_unknown_feature_are_refused(local):
+    r = local.run(["sbatch", "-p", "gpu", "--gres=gpu:h100:1", "--wrap", "true"], user=USER)
+    assert r.returncode == 1
+    assert "Invalid generic resource (gres) specification" in r.stderr
+    r = local.run(["sbatch", "-C", "nosuchfeature", "--wrap", "true"], user=USER)
+    assert r.returncode == 1
+    assert "Invalid feature specification" in r.stderr
+
+
+def test_constraint_selects_the_node(local):
+    job = local.submit("#!/bin/bash\ntrue\n", "-p", "gpu", "--gres=gpu:1", "-C", "gpu_sku:V100&gpu_gen:Volta",
+                       user=USER)
+    info = local.wait(job)
+    assert (info["state"], info["nodes"]) == ("COMPLETED", "gpu1")
+
+
+def test_sacct_by_array_id_lists_every_task(local):
+    job = local.submit("#!/bin/bash\ntrue\n", "-a", "1-3", user=USER)
+    deadline = time.time() + 30
+    while _squeue(local, "-j", str(job)) and time.time() < deadline:
+        time.sleep(0.2)
+    r = local.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", str(job)], user=USER)
+    assert sorted(r.stdout.split()) == [f"{job}_{i}|COMPLETED" for i in (1, 2, 3)]

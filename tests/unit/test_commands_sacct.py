@@ -1,0 +1,126 @@
+"""sacct against a fake controller; columns, truncation and parsable forms as real Slurm 22.05 prints them."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fakeslurm import FakeSlurm, job, run, slurm_fixture  # noqa: F401 - the fixture
+
+T0 = time.time() - 3600
+
+
+@pytest.fixture
+def acct(slurm: FakeSlurm) -> FakeSlurm:
+    batch = {"step_id": "batch", "name": "batch", "state": "COMPLETED", "start_time": T0, "end_time": T0 + 2,
+             "cpus": 1, "num_nodes": 1, "num_tasks": 1, "nodes": "vm", "total_cpu": 0.002, "user_cpu": 0.002,
+             "max_rss_kb": 2940, "max_rss_node": "vm"}
+    slurm.jobs = [
+        job(56, state="COMPLETED", start_time=T0, end_time=T0 + 2, alloc_cpus=1, nodes="vm", mem_per_cpu=100,
+            alloc_mem=100, submit_time=T0 - 1, eligible_time=T0 - 1, steps=[batch]),
+        job(57, state="FAILED", exit_code=3, start_time=T0, end_time=T0, alloc_cpus=1, nodes="vm",
+            mem_per_cpu=100, submit_time=T0 - 1, steps=[dict(batch, state="FAILED", exit_code=3, max_rss_kb=0)]),
+        job(59, name="cancelme", state="CANCELLED", cancelled_by=1001, mem_per_cpu=100, submit_time=T0 - 1,
+            end_time=T0),
+        job(60, name="arr2", array_job_id=60, array_task_str="1-2", mem_per_cpu=100, submit_time=T0 - 1),
+        job(61, name="averyveryverylongjobname", state="RUNNING", start_time=T0, alloc_cpus=2, nodes="vm",
+            submit_time=T0 - 1),
+    ]
+    slurm.serve_jobs()
+    return slurm
+
+
+def test_default(acct: FakeSlurm) -> None:
+    rc, out, err = run("sacct")
+    assert (rc, err) == (0, "")
+    assert out == (
+        "JobID           JobName  Partition    Account  AllocCPUS      State ExitCode \n"
+        "------------ ---------- ---------- ---------- ---------- ---------- -------- \n"
+        "56                 wrap      short   research          1  COMPLETED      0:0 \n"
+        "56.batch          batch              research          1  COMPLETED      0:0 \n"
+        "57                 wrap      short   research          1     FAILED      3:0 \n"
+        "57.batch          batch              research          1     FAILED      3:0 \n"
+        "59             cancelme      short   research          1 CANCELLED+      0:0 \n"
+        "60_[1-2]           arr2      short   research          1    PENDING      0:0 \n"
+        "61           averyvery+      short   research          2    RUNNING      0:0 \n")
+
+
+def test_parsable(acct: FakeSlurm) -> None:
+    assert run("sacct", "-p", "-j", "56")[1] == ("JobID|JobName|Partition|Account|AllocCPUS|State|ExitCode|\n"
+                                                 "56|wrap|short|research|1|COMPLETED|0:0|\n"
+                                                 "56.batch|batch||research|1|COMPLETED|0:0|\n")
+    assert run("sacct", "-P", "-n", "-X", "-o", "JobID,State", "-j", "59")[1] == "59|CANCELLED by 1001\n"
+    assert run("sacct", "-P", "-n", "-X", "-o", "jobid,state", "--delimiter=,", "-j", "57")[1] == "57,FAILED\n"
+
+
+def test_widths_and_prefix_names(acct: FakeSlurm) -> None:
+    out = run("sacct", "-j", "59", "-o", "jobid,state%30")[1]
+    assert out == ("JobID                                 State \n"
+                   "------------ ------------------------------ \n"
+                   "59                        CANCELLED by 1001 \n")
+    out = run("sacct", "-X", "-j", "61", "-o", "jobid%20,jobname%-15,state%5,nnod")[1]
+    assert out == ("               JobID JobName         State   NNodes \n"
+                   "-------------------- --------------- ----- -------- \n"
+                   "                  61 averyveryveryl+ RUNN+        1 \n")
+
+
+def test_step_values(acct: FakeSlurm) -> None:
+    out = run("sacct", "-P", "-j", "56", "-o", "JobID,JobIDRaw,Elapsed,TotalCPU,MaxRSS,ReqMem,NTasks,NodeList,"
+                                          "Timelimit,Reason,Layout")[1]
+    assert out.splitlines()[1:] == ["56|56|00:00:02|00:00.002||100M||vm|01:00:00|None|",
+                                    "56.batch|56.batch|00:00:02|00:00.002|2940K||1|vm|||Unknown"]
+    out = run("sacct", "-P", "-n", "-X", "-j", "60", "-o", "NodeList,Start,End")[1]
+    assert out == "None assigned|Unknown|Unknown\n"
+
+
+def test_brief_and_long_headers(acct: FakeSlurm) -> None:
+    assert run("sacct", "-b", "-X", "-j", "57")[1] == ("JobID             State ExitCode \n"
+                                                       "------------ ---------- -------- \n"
+                                                       "57               FAILED      3:0 \n")
+    header = run("sacct", "-l", "-j", "57")[1].splitlines()[0]
+    assert header.startswith("JobID        JobIDRaw        JobName  Partition  MaxVMSize  MaxVMSizeNode ")
+
+
+def test_states_and_names(acct: FakeSlurm) -> None:
+    # with -s alone the window is the present instant: jobs that ended before it are not listed (as in Slurm)
+    assert run("sacct", "-n", "-X", "-o", "jobid", "-s", "CA,F")[1] == ""
+    assert run("sacct", "-n", "-X", "-o", "jobid", "-s", "CA,F", "-S", "2020-01-01", "-E", "now")[1] == (
+        "57           \n59           \n")
+    assert run("sacct", "-n", "-X", "-o", "jobid", "--name=arr2")[1] == "60_[1-2]     \n"
+
+
+def test_default_window_starts_at_midnight(acct: FakeSlurm) -> None:
+    run("sacct")
+    body = acct.ops("acct")[0]
+    lt = time.localtime()
+    midnight = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
+    assert body["start"] == midnight
+    run("sacct", "-j", "56")
+    assert acct.ops("acct")[1]["start"] is None and acct.ops("acct")[1]["job_ids"] == ["56"]
+
+
+@pytest.mark.parametrize("args,err", [
+    (["-s", "foo"], "sacct: fatal: unrecognized job state value 'foo'\n"),
+    (["-j", "abc"], "sacct: fatal: Bad job/step specified: abc\n"),
+    (["-o", "foo"], 'sacct: error: Invalid field requested: "foo"\n'),
+    (["extra"], "sacct: error: Unknown arguments:\nsacct: error:  extra\n"),
+    (["-S", "2020-01-01", "-E", "2019-01-01"],
+     "sacct: error: Start time (2020-01-01T00:00:00) requested is after end time (2019-01-01T00:00:00).\n"),
+    (["-S", "garbage"], "Invalid time specification (pos=0): garbage\n"),
+    (["-u", "nosuchuser_x"], "sacct: error: Invalid user id: nosuchuser_x\n"),
+    (["--foo"], "sacct: unrecognized option '--foo'\n"),
+])
+def test_bad_input(acct: FakeSlurm, args: list[str], err: str) -> None:
+    assert run("sacct", *args) == (1, "", err)
+
+
+def test_helpformat(slurm: FakeSlurm) -> None:
+    out = run("sacct", "-e")[1].splitlines()
+    assert out[0] == "Account             AdminComment        AllocCPUS           AllocNodes         "
+    assert out[-1] == "WorkDir            "
+
+
+def test_help_usage_version(slurm: FakeSlurm) -> None:
+    assert run("sacct", "-V") == (0, "slurm 22.05.8\n", "")
+    assert run("sacct", "--usage") == (0, "Usage: sacct [options]\n\tUse --help for help\n", "")
+    assert run("sacct", "--help")[1].startswith("sacct [<OPTION>]")

@@ -1,0 +1,170 @@
+"""squeue against a fake controller; expected lines are real Slurm 22.05 output for the same queue."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fakeslurm import FakeSlurm, job, run, slurm_fixture  # noqa: F401 - the fixture
+
+HEADER = "             JOBID PARTITION     NAME     USER ST       TIME  NODES NODELIST(REASON)\n"
+
+
+@pytest.fixture
+def queue(slurm: FakeSlurm) -> FakeSlurm:
+    now = slurm.now
+    slurm.jobs = [
+        job(2, name="runner", state="RUNNING", start_time=now - 10, nodes="vm", num_nodes=1, time_limit=30),
+        job(3, name="waiter", reason="Resources", time_limit=10, cpus_per_task=2),
+        job(4, name="held", reason="JobHeldUser", priority=0, hold="user"),
+        job(5, name="arr", reason="Priority", array_job_id=5, array_task_str="1-5", array_max_tasks=2,
+            time_limit=5),
+        job(6, name="later", reason="BeginTime"),
+        job(7, name="bobjob", user="bob", uid=1002, group="bob", gid=1002, partition="devel", time_limit=5,
+            reason="Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"),
+        job(8, name="averyveryverylongjobname", reason="Priority"),
+        job(9, name="big", num_nodes=3, reason="PartitionConfig"),
+        job(1, name="done", state="COMPLETED", start_time=now - 100, end_time=now - 90, nodes="vm"),
+    ]
+    slurm.serve_jobs()
+    return slurm
+
+
+def test_default_format(queue: FakeSlurm) -> None:
+    rc, out, err = run("squeue")
+    assert (rc, err) == (0, "")
+    assert out == HEADER + (
+        "                 7     devel   bobjob      bob PD       0:00      1 (Nodes required for job are DOWN, "
+        "DRAINED or reserved for jobs in higher priority partitions)\n"
+        "                 3     short   waiter    alice PD       0:00      1 (Resources)\n"
+        "         5_[1-5%2]     short      arr    alice PD       0:00      1 (Priority)\n"
+        "                 6     short    later    alice PD       0:00      1 (BeginTime)\n"
+        "                 8     short averyver    alice PD       0:00      1 (Priority)\n"
+        "                 9     short      big    alice PD       0:00      3 (PartitionConfig)\n"
+        "                 4     short     held    alice PD       0:00      1 (JobHeldUser)\n"
+        "                 2     short   runner    alice  R       0:10      1 vm\n")
+
+
+@pytest.mark.parametrize("args", [[], ["-l"], ["-t", "all"], ["-u", "alice"], ["-p", "devel,short"],
+                                  ["-o", "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R %l %T %D"]])
+def test_columnar_fast_path_matches_the_general_path(queue: FakeSlurm, args: list[str]) -> None:
+    # an explicit sort equal to the default forces the general (per-row) path
+    fast = run("squeue", *args)
+    general = run("squeue", *args, "-S", "P,t,-p")
+    skip = 1 if "-l" in args else 0  # the date line may tick between the two runs
+    assert fast[1].splitlines()[skip:] == general[1].splitlines()[skip:]
+    assert (fast[0], fast[2]) == (general[0], general[2])
+    assert fast[1].count("\n") > 1
+
+
+def test_long_format_has_a_date_line(queue: FakeSlurm) -> None:
+    _rc, out, _ = run("squeue", "-l", "-j", "2")
+    lines = out.splitlines()
+    time.strptime(lines[0], "%a %b %d %H:%M:%S %Y")
+    assert lines[1] == ("             JOBID PARTITION     NAME     USER    STATE       TIME TIME_LIMI  NODES "
+                        "NODELIST(REASON)")
+    assert lines[2] == "                 2     short   runner    alice  RUNNING       0:10     30:00      1 vm"
+
+
+def test_noheader_and_array_expansion(queue: FakeSlurm) -> None:
+    _rc, out, _ = run("squeue", "-h", "-r", "-o", "%i %t", "-j", "5")
+    assert out == "5_1 PD\n5_2 PD\n5_3 PD\n5_4 PD\n5_5 PD\n"
+
+
+def test_percent_formats(queue: FakeSlurm) -> None:
+    _rc, out, err = run("squeue", "-j", "6", "-o", "%-10j|%.5i|%5i|%i|%10R|x%%y|%Z")
+    assert err == "squeue: error: Invalid job format specification: -\n"
+    assert out == ("%-10j|JOBID|JOBID|JOBID|NODELIST(R|xNICE|WORK_DIR\n"
+                   "%-10j|    6|6    |6|(BeginTime|x0|/home/alice\n")
+
+
+def test_long_field_format(queue: FakeSlurm) -> None:
+    _, out, _ = run("squeue", "-j", "6,9", "-O", "jobid,name:5,state:.10,reason:.6x")
+    assert out == ("JOBID               NAME      STATEREASONx\n"
+                   "6                   later   PENDINGBeginTx\n"
+                   "9                   big     PENDINGPartitx\n")
+    _, out, _ = run("squeue", "-j", "6", "-O", "JobID:6 ,Name")
+    assert out == "JOBID  NAME                \n6      later               \n"
+
+
+def test_only_needed_fields_are_requested(queue: FakeSlurm) -> None:
+    run("squeue", "-h", "-o", "%i %t")
+    fields = set(queue.ops("jobs")[0]["fields"])
+    assert "work_dir" not in fields and "comment" not in fields
+    assert {"job_id", "state", "array_task_str"} <= fields
+
+
+def test_job_filters(queue: FakeSlurm) -> None:
+    assert run("squeue", "-h", "-o", "%i", "-u", "bob")[1] == "7\n"
+    assert run("squeue", "-h", "-o", "%i", "-p", "devel")[1] == "7\n"
+    assert run("squeue", "-h", "-o", "%i", "-n", "BIG")[1] == "9\n"      # names match case-insensitively
+    assert run("squeue", "-h", "-o", "%i", "-t", "r")[1] == "2\n"
+    assert run("squeue", "-h", "-o", "%i %T", "-t", "all", "-j", "1")[1] == "1 COMPLETED\n"
+    assert run("squeue", "-h", "-o", "%i", "-j", "1")[1] == ""            # finished: not shown by default
+    assert run("squeue", "-h", "-o", "%i", "--jobs=3", "-j", "8")[1] == "8\n"
+
+
+def test_unknown_single_job_and_several(queue: FakeSlurm) -> None:
+    assert run("squeue", "-j", "99999") == (1, "", "slurm_load_jobs error: Invalid job id specified\n")
+    assert run("squeue", "-j", "99999,99998") == (0, HEADER, "")
+
+
+@pytest.mark.parametrize("args,rc,err", [
+    (["-j", "abc"], 1, "squeue: error: Invalid job id: abc\n"),
+    (["--foo"], 1, "squeue: unrecognized option '--foo'\nTry \"squeue --help\" for more information\n"),
+    (["-Z"], 1, "squeue: invalid option -- 'Z'\nTry \"squeue --help\" for more information\n"),
+    (["--long=3"], 1, "squeue: option '--long' doesn't allow an argument\nTry \"squeue --help\" for more information\n"),
+    (["-o"], 1, "squeue: option requires an argument -- 'o'\nTry \"squeue --help\" for more information\n"),
+    (["--fo"], 1, "squeue: option '--format' requires an argument\nTry \"squeue --help\" for more information\n"),
+    (["-t", "FOO"], 1, "squeue: error: Invalid job state specified: FOO\nsqueue: error: Valid job states include: "
+                       "PENDING,RUNNING,SUSPENDED,COMPLETED,CANCELLED,FAILED,TIMEOUT,NODE_FAIL,PREEMPTED,BOOT_FAIL,"
+                       "DEADLINE,OUT_OF_MEMORY,COMPLETING,CONFIGURING,RESIZING,RESV_DEL_HOLD,REQUEUED,REQUEUE_FED,"
+                       "REQUEUE_HOLD,REVOKED,SIGNALING,SPECIAL_EXIT,STAGE_OUT,STOPPED\n\n"),
+])
+def test_bad_input(queue: FakeSlurm, args: list[str], rc: int, err: str) -> None:
+    got_rc, _, got_err = run("squeue", *args)
+    assert (got_rc, got_err) == (rc, err)
+
+
+def test_unknown_user_is_reported_and_shows_nothing(queue: FakeSlurm) -> None:
+    assert run("squeue", "-u", "nosuchuser") == (0, HEADER, "squeue: error: Invalid user: nosuchuser\n\n")
+
+
+def test_sort_option(queue: FakeSlurm) -> None:
+    _, out, _ = run("squeue", "-h", "-o", "%i", "-S", "-i")
+    assert out.split() == ["9", "8", "7", "6", "5_[1-5%2]", "4", "3", "2"]
+
+
+def test_clusters_sections(slurm: FakeSlurm) -> None:
+    slurm.config.clusters["htc"] = {"host": "htc-controller", "port": 6817}
+    slurm.jobs = [job(11, name="a")]
+    slurm.serve_jobs()
+    _, out, _ = run("squeue", "-M", "arc,htc", "-o", "%i")
+    assert out == "CLUSTER: arc\nJOBID\n11\n\nCLUSTER: htc\nJOBID\n11\n"
+
+
+def test_version_and_help(slurm: FakeSlurm) -> None:
+    assert run("squeue", "-V") == (0, "slurm 22.05.8\n", "")
+    assert run("squeue", "--usage")[1].startswith("Usage: squeue [-A account] [--clusters names]")
+    assert run("squeue", "--help")[1].startswith("Usage: squeue [OPTIONS]\n")
+
+
+def test_ten_thousand_pending_jobs_format_fast(slurm: FakeSlurm) -> None:
+    rows = [job(i, name=f"job{i}", reason="Priority") for i in range(1, 10001)]
+    fields_cache: dict[tuple[str, ...], list[list[object]]] = {}
+
+    def jobs(body: dict[str, object]) -> dict[str, object]:
+        fields = tuple(body["fields"])  # type: ignore[arg-type]
+        if fields not in fields_cache:
+            fields_cache[fields] = [[r.get(f) for f in fields] for r in rows]
+        return {"fields": list(fields), "rows": fields_cache[fields], "now": slurm.now}
+
+    slurm.on("jobs", jobs)
+    run("squeue")  # warm the cache (building fake rows is not squeue's cost)
+    best = 1e9
+    for _ in range(3):
+        t0 = time.perf_counter()
+        rc, out, _ = run("squeue")
+        best = min(best, time.perf_counter() - t0)
+    assert rc == 0 and out.count("\n") == 10001
+    assert best < 0.2, f"squeue formatting of 10,000 jobs took {best * 1000:.0f} ms"

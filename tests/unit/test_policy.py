@@ -1,0 +1,165 @@
+"""The scheduling policy against a fake clock: tiers, age, backfill, reasons and resource fit."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.cluster.config import Gres, NodeSpec, PartitionSpec
+from orchestrator.scheduler import policy
+from orchestrator.scheduler.job import Job
+from orchestrator.scheduler.resources import NodeState, constraint_matches, fit, parse_gres_request
+from orchestrator.slurm.timefmt import INFINITE
+
+pytestmark = pytest.mark.unit
+NOW = 1_000_000.0
+
+
+def nodes(n: int = 2, cpus: int = 4, mem: int = 4000, gres: tuple[Gres, ...] = ()) -> dict[str, NodeState]:
+    out = {}
+    for i in range(1, n + 1):
+        spec = NodeSpec(f"n{i}", cpus, mem, gres, ("fast",) if i == 1 else ("slow",))
+        out[spec.name] = NodeState(spec, registered=True, responding=True)
+    return out
+
+
+def parts(names: list[str]) -> dict[str, PartitionSpec]:
+    return {
+        "short": PartitionSpec("short", tuple(names), default=True, max_time=720, priority_tier=2),
+        "long": PartitionSpec("long", tuple(names), max_time=INFINITE, priority_tier=1),
+        "devel": PartitionSpec("devel", tuple(names[:1]), max_time=10, priority_tier=3),
+    }
+
+
+_next = [0]
+
+
+def job(**kw) -> Job:
+    _next[0] += 1
+    base = dict(job_id=_next[0], cluster="c", name="j", uid=1000, gid=1000, user="u", group="g", account="a",
+                partition="short", submit_time=NOW - 100 + _next[0], time_limit=60, priority=1000 - _next[0])
+    base.update(kw)
+    return Job(**base)
+
+
+def run(pending, running=(), ns=None, now=NOW):
+    ns = ns or nodes()
+    return policy.schedule(now, list(pending), list(running), ns, parts(sorted(ns)), 100), ns
+
+
+def test_fifo_within_a_partition_and_reason_for_the_rest():
+    a, b, c = job(num_tasks=8), job(num_tasks=4), job(num_tasks=4)
+    res, _ = run([a, b, c])
+    assert [j.job_id for j, _ in res.starts] == [a.job_id]
+    assert b.reason == "Resources"
+    assert c.reason == "Priority"
+
+
+def test_higher_tier_partition_goes_first():
+    low = job(partition="long", num_tasks=8)
+    high = job(partition="short", num_tasks=8)
+    res, _ = run([low, high])
+    assert [j.job_id for j, _ in res.starts] == [high.job_id]
+    assert low.reason == "Resources"
+
+
+def test_backfill_only_when_it_does_not_delay_the_top_job():
+    ns = nodes()
+    blocker = job(num_tasks=4, time_limit=30, state="RUNNING", start_time=NOW)  # on n1 for 30 min
+    policy.apply_allocation(blocker, fit(blocker, [ns["n1"]], 100), ns)
+    top = job(num_tasks=8, time_limit=60)  # needs both nodes: waits for blocker (30 min)
+    short = job(num_tasks=2, time_limit=10)  # fits on n2 now and ends before the reservation
+    long_ = job(num_tasks=2, time_limit=120)  # would delay the top job: must wait
+    res, _ = run([top, short, long_], running=[blocker], ns=ns)
+    started = [j.job_id for j, _ in res.starts]
+    assert short.job_id in started
+    assert long_.job_id not in started and top.job_id not in started
+    assert top.reason == "Resources"
+    assert long_.reason == "Priority"
+
+
+def test_time_and_node_limits_leave_jobs_pending_with_slurm_reasons():
+    too_long = job(partition="devel", time_limit=30)
+    too_many = job(partition="devel", num_nodes=2, nodes_explicit=True, time_limit=10)
+    res, _ = run([too_long, too_many])
+    assert not res.starts
+    assert too_long.reason == "PartitionTimeLimit"
+    assert too_many.reason == "PartitionNodeLimit"
+
+
+def test_holds_begin_time_and_external_reasons():
+    held = job(hold="user")
+    admin = job(hold="admin")
+    later = job(begin_time=NOW + 60)
+    dep = job(dependency="afterok:1")
+    res = policy.schedule(NOW, [held, admin, later, dep], [], nodes(), parts(["n1", "n2"]), 100,
+                          lambda j: "Dependency" if j.dependency else None)
+    assert not res.starts
+    assert (held.reason, admin.reason, later.reason, dep.reason) == (
+        "JobHeldUser", "JobHeldAdmin", "BeginTime", "Dependency")
+    res = policy.schedule(NOW + 61, [later], [], nodes(), parts(["n1", "n2"]), 100)
+    assert [j.job_id for j, _ in res.starts] == [later.job_id]
+
+
+def test_required_node_unavailable():
+    ns = nodes()
+    ns["n2"].drain = True
+    j = job(req_nodes="n2")
+    res, _ = run([j], ns=ns)
+    assert not res.starts
+    assert j.reason == "ReqNodeNotAvail, UnavailableNodes:n2"
+
+
+def test_excluded_and_constrained_nodes():
+    j1 = job(exc_nodes="n1")
+    j2 = job(features="slow")
+    res, _ = run([j1, j2])
+    placed = {j.job_id: a.nodes for j, a in res.starts}
+    assert placed == {j1.job_id: ["n2"], j2.job_id: ["n2"]}
+
+
+def test_fit_packs_tasks_blockwise_and_respects_memory():
+    ns = list(nodes(3, cpus=4, mem=1000).values())
+    a = fit(job(num_tasks=6), ns, 100)
+    assert a is not None and a.tasks == {"n1": 4, "n2": 2}
+    b = fit(job(num_nodes=2, nodes_explicit=True, ntasks_per_node=2, num_tasks=4), ns, 100)
+    assert b is not None and b.tasks == {"n1": 2, "n2": 2} and b.cpus == {"n1": 2, "n2": 2}
+    assert fit(job(num_tasks=1, mem_per_node=2000), ns, 100) is None
+    c = fit(job(num_tasks=2, cpus_per_task=2, mem_per_cpu=200), ns, 100)
+    assert c is not None and c.cpus == {"n1": 4} and c.mem == {"n1": 800}
+    assert fit(job(num_tasks=1, exclusive=True), ns, 100).cpus == {"n1": 4}
+
+
+def test_gpus_are_distinct_and_gpu_nodes_need_a_gpu_request():
+    ns = nodes(1, gres=(Gres("gpu", "v100", 2),))
+    plain = job()
+    assert fit(plain, list(ns.values()), 100) is None
+    g1, g2, g3 = job(gres="gpu:v100:1"), job(gres="gpu:1"), job(gres="gpu:1")
+    res, _ = run([g1, g2, g3], ns=ns)
+    gpus = [a.gpus["n1"] for _, a in res.starts]
+    assert sorted(i for g in gpus for i in g) == [0, 1]
+    assert g3.reason == "Resources"
+    assert parse_gres_request("gpu:a100:2").type == "a100"
+    assert parse_gres_request("gpu:3").per_node == 3
+    with pytest.raises(ValueError):
+        parse_gres_request("tpu:1")
+
+
+@pytest.mark.parametrize("expr,feats,ok", [
+    ("gpu_sku:V100", ["gpu_sku:V100"], True),
+    ("gpu_sku:v100", ["gpu_sku:V100"], True),
+    ("a&b", ["a"], False),
+    ("a|b", ["b"], True),
+    ("[a|b]&c", ["b", "c"], True),
+    ("(a|b)&c", ["a"], False),
+])
+def test_constraints(expr, feats, ok):
+    assert constraint_matches(expr, feats) is ok
+
+
+def test_release_returns_resources():
+    ns = nodes()
+    j = job(num_tasks=4)
+    policy.apply_allocation(j, fit(j, list(ns.values()), 100), ns)
+    assert ns["n1"].base_state() == "ALLOCATED"
+    policy.release_allocation(j, ns)
+    assert ns["n1"].base_state() == "IDLE" and ns["n1"].alloc_mem == 0
