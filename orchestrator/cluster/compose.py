@@ -65,6 +65,7 @@ def generate(config: Config) -> str:
         if tmpfs:
             svc["tmpfs"] = tmpfs
         svc["shm_size"] = SHM_SIZE
+        svc["cpu_shares"] = n.cpu_shares
         services[n.name] = svc
     doc = {
         "version": COMPOSE_VERSION,

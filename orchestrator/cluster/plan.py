@@ -28,6 +28,10 @@ SHM_SIZE = "256m"
 # tini is PID 1 (-g: signals go to the whole process group, so `docker stop` is quick).
 ENTRYPOINT = ("/usr/bin/tini", "-g", "--", "/opt/minihpc/bin/entrypoint")
 TMP_SIZE = "2g"
+# CPU weight (cgroup cpu.shares; the engine's default is 1024). A laptop has two cores for all
+# containers: jobs that saturate the compute nodes (a 96-rank mpirun) must not starve sshd on the
+# login node or the controller, just as a real login node never shares cores with jobs.
+CPU_SHARES = {"login": 1024, "controller": 1024, "compute": 128}
 
 # Shared storage (one volume each, mounted on every node of every cluster).
 SHARED_VOLUMES: tuple[tuple[str, str], ...] = (("home", "/home"), ("data", "/data"), ("scratch", "/scratch"))
@@ -66,6 +70,10 @@ class NodePlan:
     @property
     def hostname(self) -> str:
         return self.name
+
+    @property
+    def cpu_shares(self) -> int:
+        return CPU_SHARES[self.role]
 
 
 @dataclass(frozen=True)

@@ -210,8 +210,8 @@ class DockerProvider:
         ports = {f"{cport}/tcp": ("127.0.0.1", hport) for cport, hport in node.ports}
         container = self.client.containers.create(
             image, name=node.name, hostname=node.hostname, labels=dict(node.labels), mounts=mounts,
-            ports=ports, network=node.networks[0], shm_size=SHM_SIZE, detach=True, stop_signal="SIGTERM",
-            entrypoint=list(ENTRYPOINT), environment=node.environment)
+            ports=ports, network=node.networks[0], shm_size=SHM_SIZE, cpu_shares=node.cpu_shares, detach=True,
+            stop_signal="SIGTERM", entrypoint=list(ENTRYPOINT), environment=node.environment)
         created.append(node.name)
         for net in node.networks[1:]:
             self.client.networks.get(net).connect(container)

@@ -103,6 +103,9 @@ def job(job_id: int, **kw: Any) -> dict[str, Any]:
     return rec
 
 
+USERS = {"alice": 1001, "bob": 1002}
+
+
 @pytest.fixture(name="slurm")
 def slurm_fixture(monkeypatch: pytest.MonkeyPatch) -> FakeSlurm:
     from orchestrator.commands import _common
@@ -110,6 +113,9 @@ def slurm_fixture(monkeypatch: pytest.MonkeyPatch) -> FakeSlurm:
     fake = FakeSlurm()
     monkeypatch.setattr(_common, "make_client", lambda cluster=None: FakeClient(fake, cluster))
     monkeypatch.setattr(_common, "client_config", lambda: fake.config)
+    # the fake queue's users, whether or not this host has accounts of those names
+    monkeypatch.setattr(_common, "_name_cache", {**_common._name_cache, **USERS})
+    monkeypatch.setattr(_common, "_uid_cache", {**_common._uid_cache, **{u: n for n, u in USERS.items()}})
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     for var in ("SQUEUE_FORMAT", "SQUEUE_FORMAT2", "SQUEUE_SORT", "SINFO_FORMAT", "SACCT_FORMAT",
