@@ -37,7 +37,7 @@ up: $(STAMP)
 	@$(MINIHPC) up $(CONFIG_ARG) $(ARGS)
 
 build: $(STAMP)
-	@$(MINIHPC) build
+	@$(MINIHPC) build $(CONFIG_ARG)
 
 down: $(STAMP)
 	@$(MINIHPC) down

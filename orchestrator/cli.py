@@ -90,7 +90,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except actions.AlreadyUp:
         status.line("The cluster is already running; nothing changed.")
         _print_status(paths, config, provider)
-        _note_stale_images(paths, provider)
+        _note_stale_images(paths, config, provider)
         return 0
     for note in ctx.notes:
         status.line(f"  note: {note}")
@@ -101,11 +101,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _note_stale_images(paths: Paths, provider: Any) -> None:
+def _note_stale_images(paths: Paths, config: Config, provider: Any) -> None:
     """Say so when the tree has changed since the running containers were made."""
     from orchestrator.cluster.images import ImageBuilder
 
-    wanted = ImageBuilder(provider.client, paths, lambda line: None).wanted_tags() or {}
+    wanted = ImageBuilder(provider.client, paths, lambda line: None, config.site.optional_modules).wanted_tags() or {}
     stale = sorted({c.role for c in provider.containers() if wanted.get(c.role) not in (None, c.image)})
     if stale:
         print(f"\nNote: images/ or orchestrator/ changed since the {', '.join(stale)} containers started; "
@@ -248,10 +248,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from orchestrator.cluster.images import ImageBuilder
 
+    config, _ = _load(args)
     provider = _provider()
     status = _status(args)
     with status.step("Ensuring images"):
-        result = ImageBuilder(provider.client, Paths.default(), status.detail).ensure()
+        result = ImageBuilder(provider.client, Paths.default(), status.detail, config.site.optional_modules).ensure()
     for role, tag in result.tags.items():
         print(f"  {role:<11} {tag}{'  (built)' if role in result.built else ''}")
     return 0

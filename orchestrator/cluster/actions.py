@@ -127,7 +127,7 @@ class CheckEnvironment:
     def _check_disk(self, ctx: Context) -> None:
         from orchestrator.cluster.images import ImageBuilder
 
-        builder = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail)
+        builder = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail, ctx.config.site.optional_modules)
         need = MIN_FREE_BYTES if builder.wanted_tags() else MIN_FREE_BYTES_BUILD
         root = ctx.provider.info().get("DockerRootDir", "/var/lib/docker")
         for path in (root, str(ctx.paths.root)):
@@ -156,7 +156,8 @@ class EnsureImages:
     def execute(self, ctx: Context) -> None:
         from orchestrator.cluster.images import ImageBuilder
 
-        result = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail).ensure()
+        result = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail,
+                              ctx.config.site.optional_modules).ensure()
         ctx.images = result.tags
         if result.built:
             ctx.notes.append(f"built images: {', '.join(result.built)}")

@@ -124,6 +124,8 @@ class Site:
     password_auth: bool = False
     login_cpu_limit: int = 3600
     max_array_size: int = 1001  # Slurm's MaxArraySize
+    # optional module groups baked into the node image (images/modules/catalogue.yaml `groups`)
+    optional_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,8 @@ def _parse_site(r: _Reader, raw: Any) -> Site:
     if raw is None:
         return Site()
     m = r.mapping(raw, "site", {"name": False, "mem_per_cpu": False, "home_quota": False,
-                                "password_auth": False, "login_cpu_limit": False, "max_array_size": False})
+                                "password_auth": False, "login_cpu_limit": False, "max_array_size": False,
+                                "optional_modules": False})
     d = Site()
     return Site(
         name=r.name(m["name"], "site.name") if "name" in m else d.name,
@@ -277,7 +280,16 @@ def _parse_site(r: _Reader, raw: Any) -> Site:
         if "login_cpu_limit" in m else d.login_cpu_limit,
         max_array_size=r.integer(m["max_array_size"], "site.max_array_size", 1, 4_000_001)
         if "max_array_size" in m else d.max_array_size,
+        optional_modules=_parse_optional_modules(r, m["optional_modules"]) if "optional_modules" in m
+        else d.optional_modules,
     )
+
+
+def _parse_optional_modules(r: _Reader, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise r.fail("site.optional_modules", f"expected a list of module groups, got {_show(raw)}")
+    names = [r.name(v, f"site.optional_modules[{i}]") for i, v in enumerate(raw)]
+    return tuple(sorted(set(names)))
 
 
 def _parse_gres(r: _Reader, value: Any, path: str) -> Gres:

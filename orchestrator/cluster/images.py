@@ -114,9 +114,19 @@ def context_files(paths: Paths) -> list[tuple[str, Path]]:
     return sorted(files)
 
 
-def node_tag(paths: Paths, base: str) -> str:
-    """``minihpc/node:<hash of the base tag and every input file>``."""
+def optional_groups(paths: Paths) -> list[str]:
+    """The module groups a config may switch on (``optional: true`` in the catalogue)."""
+    import yaml
+
+    doc = yaml.safe_load((paths.images / "modules" / "catalogue.yaml").read_text()) or {}
+    return sorted(name for name, g in (doc.get("groups") or {}).items() if (g or {}).get("optional"))
+
+
+def node_tag(paths: Paths, base: str, optional: tuple[str, ...] = ()) -> str:
+    """``minihpc/node:<hash of the base tag, the optional module groups and every input file>``."""
     h = hashlib.sha256(base.encode())
+    if optional:
+        h.update(b"\0optional=" + ",".join(optional).encode())
     for name, f in context_files(paths):
         h.update(b"\0" + name.encode() + b"\0" + (b"x" if os.access(f, os.X_OK) else b"-") + b"\0")
         h.update(f.read_bytes())
@@ -204,10 +214,12 @@ class BuildResult:
 class ImageBuilder:
     """Makes sure the base and role images exist, building only what is missing."""
 
-    def __init__(self, client: docker.DockerClient, paths: Paths, emit: Emit) -> None:
+    def __init__(self, client: docker.DockerClient, paths: Paths, emit: Emit,
+                 optional: tuple[str, ...] = ()) -> None:
         self.client = client
         self.paths = paths
         self.emit = emit
+        self.optional = optional  # site.optional_modules: extra module groups (e.g. octave)
 
     # -------------------------------------------------------------- helpers
     def exists(self, tag: str) -> bool:
@@ -361,11 +373,18 @@ class ImageBuilder:
                              hint=f"fix the {what} image's inputs (images/, orchestrator/); nothing was tagged {tag}")
 
     def ensure_node(self, base: str) -> tuple[str, bool]:
-        tag = node_tag(self.paths, base)
+        tag = node_tag(self.paths, base, self.optional)
         built = False
         if not self.exists(tag):
-            self.emit(f"building {tag}")
-            self._docker_build("node", tag, build_context(self.paths), {"BASE": base})
+            unknown = sorted(set(self.optional) - set(optional_groups(self.paths))) if self.optional else []
+            if unknown:
+                raise StepFailed("Building images", f"site.optional_modules names unknown group(s) "
+                                 f"{', '.join(unknown)}",
+                                 hint="the optional groups are: " + (", ".join(optional_groups(self.paths)) or "none")
+                                 + " (see images/modules/catalogue.yaml)")
+            self.emit(f"building {tag}" + (f" with optional modules {','.join(self.optional)}" if self.optional else ""))
+            self._docker_build("node", tag, build_context(self.paths),
+                               {"BASE": base, "MINIHPC_OPTIONAL_MODULES": ",".join(self.optional)})
             built = True
         image = self.client.images.get(tag)
         for role_tag in [*role_tags(tag).values(), *(f"{PREFIX}/{r}:latest" for r in ("node", *ROLES))]:
@@ -379,7 +398,7 @@ class ImageBuilder:
         for method in ("mmdebstrap", "registry"):
             tag = base_tag(self.paths, method)
             if self.exists(tag):
-                node = node_tag(self.paths, tag)
+                node = node_tag(self.paths, tag, self.optional)
                 return {"base": tag, "node": node, **role_tags(node)}
         return None
 

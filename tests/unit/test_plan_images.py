@@ -162,3 +162,44 @@ def test_successful_build_tags_the_roles_and_a_second_run_builds_nothing(tmp_pat
     assert set(images.role_tags(tag).values()) <= client.images.tags
     assert "minihpc/login:latest" in client.images.tags
     assert client.api.built == []
+
+
+def _catalogue(paths: Paths) -> None:
+    (paths.images / "modules").mkdir(exist_ok=True)
+    (paths.images / "modules" / "catalogue.yaml").write_text(
+        "groups:\n  core: {packages: [gcc]}\n  octave: {optional: true, packages: [octave]}\n")
+
+
+def test_optional_modules_change_the_node_tag_and_reach_the_build(tmp_path: Path) -> None:
+    paths = _tree(tmp_path)
+    _catalogue(paths)
+    plain = images.node_tag(paths, "minihpc/base:x")
+    with_octave = images.node_tag(paths, "minihpc/base:x", ("octave",))
+    assert plain != with_octave
+    client = _FakeClient(fail=False)
+    builder = images.ImageBuilder(client, paths, lambda line: None, ("octave",))  # type: ignore[arg-type]
+    sent: dict[str, object] = {}
+    real_build = client.api.build
+
+    def build(**kw: object) -> object:
+        sent.update(kw)
+        client.images.tags.add(str(kw["tag"]))
+        return real_build(**kw)
+
+    client.api.build = build  # type: ignore[method-assign]
+    node, built = builder.ensure_node("minihpc/base:x")
+    assert (node, built) == (with_octave, True)
+    assert sent["buildargs"] == {"BASE": "minihpc/base:x", "MINIHPC_OPTIONAL_MODULES": "octave"}
+
+
+def test_unknown_optional_group_is_refused_before_building(tmp_path: Path) -> None:
+    from orchestrator.cluster.errors import StepFailed
+
+    paths = _tree(tmp_path)
+    _catalogue(paths)
+    client = _FakeClient(fail=False)
+    builder = images.ImageBuilder(client, paths, lambda line: None, ("matlab",))  # type: ignore[arg-type]
+    with pytest.raises(StepFailed) as err:
+        builder.ensure_node("minihpc/base:x")
+    assert "unknown group(s) matlab" in err.value.message and "octave" in err.value.hint
+    assert client.api.built == []
