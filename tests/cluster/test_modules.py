@@ -109,12 +109,36 @@ def test_matlab_is_octave_after_load(login: Login) -> None:
     res = login.run("matlab -batch 1")
     assert res.returncode == 127 and "matlab: command not found" in res.stderr
     if not has_module(login, "MATLAB/R2022a"):
-        pytest.skip("the optional octave group is off in this image (MINIHPC_OPTIONAL_MODULES=octave)")
+        pytest.skip("site.optional_modules has no octave in this config (test_optional_octave_layer_... covers it)")
     out = login.ok('module load MATLAB/R2022a && matlab -nojvm -nosplash -batch "disp(6*7)"')
     assert "42" in out
     assert "runs GNU Octave" in " ".join(out.split())  # the load message is honest
     res = login.run('module load MATLAB/R2022a 2>/dev/null && matlab -batch "error(\'boom\')"')
     assert res.returncode == 1 and "boom" in res.stderr
+
+
+def test_optional_octave_layer_gives_matlab_and_octave(cluster: ClusterUnderTest) -> None:
+    """``site.optional_modules: [octave]`` builds the node image with Octave and the MATLAB stand-in.
+
+    The default config leaves the layer off (0.43 GB), so the cluster above has no MATLAB
+    module; this builds the optional image the way `make up` would with that config and runs
+    the stand-in in a throwaway container.
+    """
+    from orchestrator.cluster.images import ImageBuilder
+    from orchestrator.cluster.provider import DockerProvider
+
+    builder = ImageBuilder(DockerProvider().client, cluster.paths, lambda line: None, ("octave",))
+    base, _ = builder.ensure_base()
+    tag, _ = builder.ensure_node(base)
+    script = ('type matlab >/dev/null 2>&1 && exit 90; module load MATLAB/R2022a && '
+              'matlab -nojvm -nosplash -batch "disp(6*7)" && module list 2>&1 && '
+              'octave-cli --eval "disp(version())"')
+    res = subprocess.run(["docker", "run", "--rm", "--entrypoint", "bash", tag, "-lc", script],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "42" in res.stdout.split() and "7.3.0" in res.stdout.split()
+    assert "Octave/7.3.0" in res.stdout and "MATLAB/R2022a" in res.stdout
+    assert "runs GNU" in res.stderr  # the load message says it is Octave
 
 
 def test_spider_is_case_insensitive(login: Login) -> None:
