@@ -37,6 +37,7 @@ __all__ = ["Controller", "Plugin", "Settings"]
 
 FINISHED = frozenset(s.value for s in FINISHED_STATES)
 BASE_PRIORITY = 4294901760
+QOS_NAMES = ("normal", "priority")  # ARC's: --qos=priority is charged to <project>-priority
 USER_SETTABLE = frozenset({
     "name", "partition", "account", "qos", "comment", "time_limit", "num_nodes", "max_nodes", "nodes_explicit",
     "num_tasks", "ntasks_explicit", "ntasks_per_node", "cpus_per_task", "mem_per_cpu", "mem_per_node",
@@ -61,6 +62,9 @@ class Plugin:
 
     def on_start(self, job: Job) -> None:
         """The job was just allocated (state RUNNING, start_time set)."""
+
+    def on_update(self, job: Job) -> None:
+        """``scontrol update`` changed the job (a running job's time limit, say)."""
 
     def on_end(self, job: Job) -> None:
         """A run of the job ended (finished, or requeued); its end_time and steps are set."""
@@ -615,7 +619,7 @@ class Controller:
         if allowed is not None and account not in allowed:
             raise SlurmError("ESLURM_INVALID_ACCOUNT")
         qos = str(spec.get("qos") or "normal")
-        if qos not in ("normal", "priority"):
+        if qos not in QOS_NAMES:
             raise SlurmError("ESLURM_INVALID_QOS")
         tl = spec.get("time_limit")
         if tl is None:
@@ -1174,8 +1178,12 @@ class Controller:
         changes = req.body.get("set") or {}
 
         def update(job: Job) -> None:
-            for key, value in changes.items():
-                self._apply_update(job, str(key), str(value), req.uid)
+            try:
+                for key, value in changes.items():
+                    self._apply_update(job, str(key), str(value), req.uid)
+            finally:  # what was applied before a refused key stays applied: the plugins must see it
+                for plugin in self.plugins:
+                    plugin.on_update(job)
 
         return self._control(req, update)
 
@@ -1232,9 +1240,18 @@ class Controller:
             job.priority = max(0, job.priority - int(value))
         elif k == "requeue":
             job.requeue = value not in ("0", "no", "false")
-        elif k == "account":
+        elif k == "account":  # what a job is charged to: pending only, and one of the user's projects
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            allowed = self._default_account(job.user, job.group)[1]
+            if allowed is not None and value not in allowed:
+                raise SlurmError("ESLURM_INVALID_ACCOUNT")
             job.account = value
         elif k == "qos":
+            if job.state != "PENDING":
+                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+            if value not in QOS_NAMES:
+                raise SlurmError("ESLURM_INVALID_QOS")
             job.qos = value
         else:
             raise SlurmError("EINVAL", f"Update of {key} is not supported")

@@ -177,7 +177,15 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
             if take_task is not None and job.array_task_str and job.array_task_id is None:
                 # a pending array: start as many of its tasks as fit now, one allocation each
                 why = "Resources"
+                first = True
                 while alloc is not None and not _reserved_conflict(alloc, end, reservations):
+                    if not first and eligibility is not None:
+                        # every task is a job of its own: ask again (each task reserves its own credit)
+                        again = eligibility(job)
+                        if again:
+                            why = again
+                            break
+                    first = False
                     task = take_task(job)
                     if task is None:
                         why = "JobArrayTaskLimit"

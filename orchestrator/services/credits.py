@@ -9,11 +9,13 @@ controller that is down or restarting loses nothing and costs only freshness.
 Rules (ARC's, in core-seconds, 3600 credits per core-hour):
 
 - a job of account A (``<A>-priority`` with ``--qos=priority``) may start when
-  A's balance (amount minus running jobs' reservations) covers its own
-  reservation, time limit x CPUs;
-- if even A's amount cannot cover it, it is held (``JobHeldUser``): only a
-  top-up and ``scontrol release`` bring it back; if only other running jobs'
-  reservations stand in the way, it waits (``AssocGrpBillingMinutes``);
+  A's balance (amount minus running jobs' reservations: mybalance's Available)
+  covers its own reservation, time limit x CPUs; every array task is such a job;
+- otherwise it is held (``JobHeldUser``, as on ARC): only a top-up (or the end
+  of other jobs) and ``scontrol release`` bring it back;
+- within one scheduling pass, a job whose credit was just promised to a job
+  ahead of it waits (``Priority``) for the next pass, which decides on the real
+  reservations: a promise is not a start, and a hold must never come of one;
 - at the end of a run it is charged elapsed x allocated CPUs (sacct's
   CPUTimeRAW, see ``orchestrator.slurm.accounting``) and its reservation is
   released; a requeued job pays for the run that happened.
@@ -49,7 +51,8 @@ log = logging.getLogger(__name__)
 __all__ = ["HOLD_REASON", "WAIT_REASON", "CreditsPlugin", "job_account", "reservation_for"]
 
 HOLD_REASON = "JobHeldUser"
-WAIT_REASON = "AssocGrpBillingMinutes"
+WAIT_REASON = "Priority"
+"""Only for the rest of a pass whose starts have taken the credit; the next pass holds or starts the job."""
 UNLIMITED_RESERVE_MINUTES = 7 * 24 * 60
 """What a job without a time limit reserves: a week (ARC's long partition has no maximum)."""
 
@@ -193,9 +196,13 @@ class _RemoteBook(_Book):
         self.wake.set()
 
     def reserve(self, job_id: int, account: str, amount: int, start: float) -> None:
+        held = self.res.get(job_id)
         self.res[job_id] = (account, amount)
+        changes = [(account, 0, amount)]
+        if held is not None:  # replaced (a new run, or an updated time limit)
+            changes.append((held[0], 0, -held[1]))
         self._enqueue({"op": "reserve", "job_id": job_id, "account": account, "amount": amount, "start": start},
-                      [(account, 0, amount)])
+                      changes)
 
     def settle(self, job_id: int, account: str, charge: int, start: float, note: str) -> None:
         held = self.res.pop(job_id, None)
@@ -307,7 +314,7 @@ class CreditsPlugin(Plugin):
             return None
         amount, reserved = state
         need = reservation_for(job, estimated_cpus(job, self._node_cpus.get(job.partition, [])))
-        if amount < need:
+        if amount - reserved < need:
             job.hold = "user"
             job.priority = 0
             return HOLD_REASON
@@ -337,6 +344,12 @@ class CreditsPlugin(Plugin):
         if self.book.state(account) is None and not isinstance(self.book, _RemoteBook):
             return
         self.book.reserve(job.job_id, account, reservation_for(job, job.alloc_cpus), job.start_time)
+
+    def on_update(self, job: Job) -> None:
+        """A running job's time limit was changed: its reservation follows (ARC reserves for the limit)."""
+        if job.state not in ("RUNNING", "COMPLETING", "SUSPENDED") or not job.start_time:
+            return
+        self.on_start(job)
 
     def on_end(self, job: Job) -> None:
         if not job.start_time:

@@ -143,16 +143,20 @@ class Ledger:
         return acct
 
     def reserve(self, cluster: str, job_id: int, account: str, amount: int, start: float) -> bool:
-        """Hold back a running job's credits; a repeat for the same run changes nothing."""
+        """Hold back a running job's credits; a repeat for the same run changes nothing.
+
+        A different amount or account for the same run (``scontrol update`` of its time
+        limit) replaces the reservation, as does a reservation of a later run.
+        """
         acct = self._accounts.get(account)
         if acct is None:
             return False
         with self.store.tx() as db:
             row = db.execute("SELECT account, amount, start FROM credit_reservations WHERE cluster = ? AND job_id = ?",
                              (cluster, job_id)).fetchone()
-            if row is not None and float(row[2]) == float(start):
+            if row is not None and float(row[2]) == float(start) and (str(row[0]), int(row[1])) == (account, amount):
                 return False
-            if row is not None:  # a stale reservation of an earlier run: replace it
+            if row is not None:  # an earlier run's, or this run's before an update: replace it
                 old = self._accounts.get(str(row[0]))
                 if old is not None:
                     old.reserved -= int(row[1])

@@ -181,3 +181,49 @@ def test_only_root_may_add_credits(arc):
     r = arc.run([sys.executable, "-m", "orchestrator.services.credits_cli", "add", "nope", "1"],
                 env={"PYTHONPATH": str(REPO)})
     assert r.returncode == 1 and "No such credit account: 'nope'" in r.stderr
+
+
+def test_array_tasks_each_reserve_and_the_rest_are_held_when_the_project_cannot_cover_them(arc):
+    a = account(arc, "proj-a")
+    assert a["reserved"] == 0
+    minutes = (a["balance"] - 60) // 120  # two tasks fit the balance (even after two short runs), a third does not
+    assert 3 * minutes * 60 > a["balance"]
+    array = arc.submit("#!/bin/bash\nsleep 3\n", "-a", "0-3", "-t", str(minutes), user="mhalice")
+    deadline = time.time() + 10
+    while reason(arc, array) != "JobHeldUser" and time.time() < deadline:
+        time.sleep(0.1)
+    r = arc.run(["squeue", "-h", "-r", "-j", str(array), "-o", "%i %T %r"], user="mhalice")
+    rows = sorted(r.stdout.split("\n")[:-1])
+    assert [row.split()[1:] for row in rows] == [["RUNNING", "None"], ["RUNNING", "None"],
+                                                 ["PENDING", "JobHeldUser"], ["PENDING", "JobHeldUser"]], r.stdout
+    during = account(arc, "proj-a")
+    assert during["reserved"] == 2 * minutes * 60 and during["balance"] >= 0  # never overdrawn
+    for job_id in (f"{array}_0", f"{array}_1"):
+        arc.wait(job_id)
+    time.sleep(0.3)
+    assert account(arc, "proj-a")["reserved"] == 0
+    r = arc.run(["scontrol", "release", f"{array}_[2-3]"], user="mhalice")  # credit is back: release the rest
+    assert r.returncode == 0, r.stderr
+    for job_id in (f"{array}_2", f"{array}_3"):
+        assert arc.wait(job_id)["state"] == "COMPLETED"
+
+
+def test_time_limit_update_of_a_running_job_moves_its_reservation(arc):
+    before = account(arc, "proj-a")
+    job = arc.submit("#!/bin/bash\nsleep 4\n", "-n", "2", "-t", "5", user="mhalice")
+    wait_state(arc, job, ("RUNNING",))
+    assert account(arc, "proj-a")["reserved"] == before["reserved"] + 600
+    r = arc.run(["scontrol", "update", f"JobId={job}", "TimeLimit=2"], user="mhalice")
+    assert r.returncode == 0, r.stderr
+    assert account(arc, "proj-a")["reserved"] == before["reserved"] + 240
+    r = arc.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10"], user="mhalice")
+    assert r.returncode == 1  # only root may raise it
+    assert account(arc, "proj-a")["reserved"] == before["reserved"] + 240
+    r = arc.run(["scontrol", "update", f"JobId={job}", "TimeLimit+=1"])
+    assert r.returncode == 0, r.stderr
+    assert account(arc, "proj-a")["reserved"] == before["reserved"] + 360
+    r = arc.run(["scontrol", "update", f"JobId={job}", "Account=proj-b"], user="mhalice")
+    assert r.returncode == 1 and "Job is no longer pending execution" in r.stderr
+    arc.wait(job)
+    time.sleep(0.3)
+    assert account(arc, "proj-a")["reserved"] == before["reserved"]

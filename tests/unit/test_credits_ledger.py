@@ -141,13 +141,18 @@ def test_short_project_is_held_and_release_rechecks(tmp_path):
     assert plugin.eligibility(big) is None
 
 
-def test_other_jobs_reservations_make_a_job_wait_without_a_hold(tmp_path):
+def test_other_jobs_reservations_count_against_the_balance(tmp_path):
     ctl = controller(tmp_path, config(credits_a=1.0))
     plugin = CreditsPlugin(ctl)
-    run(plugin, job(time_limit=40), cpus=1, start=100.0)  # reserves 2400 of 3600
-    j = job(time_limit=30)  # needs 1800: the amount covers it, the balance does not
-    assert plugin.eligibility(j) == WAIT_REASON
-    assert j.hold == ""
+    first = job(time_limit=40)
+    run(plugin, first, cpus=1, start=100.0)  # reserves 2400 of 3600
+    j = job(time_limit=30)  # needs 1800: the amount covers it, the balance (mybalance's Available) does not
+    assert plugin.eligibility(j) == HOLD_REASON
+    assert j.hold == "user"
+    first.end_time, first.state = 400.0, "COMPLETED"
+    plugin.on_end(first)  # charged 300; its reservation is released
+    j.hold = ""  # scontrol release
+    assert plugin.eligibility(j) is None
 
 
 def test_one_pass_does_not_promise_the_same_credit_twice(tmp_path):
@@ -328,3 +333,134 @@ def test_second_cluster_uses_the_home_ledger_through_its_outbox(tmp_path, monkey
     monkeypatch.setattr(credits_mod, "call_async", forward)
     reply = asyncio.run(remote.op_credits(_req("credits", {"user": "alice"})))
     assert reply["accounts"][0]["amount"] == 3420
+
+
+def _plugged(tmp_path: Path, credits_a: float = 1.0) -> tuple[Controller, CreditsPlugin]:
+    """A controller with the credits plugin and its two 4-CPU nodes up (no node daemons: launches do nothing)."""
+    ctl = controller(tmp_path, config(credits_a=credits_a))
+    plugin = CreditsPlugin(ctl)
+    ctl.add_plugin(plugin)
+    for node in ctl.nodes.values():
+        node.registered = node.responding = True
+
+    async def no_launch(j: Job, tasks: dict[str, int]) -> None:
+        return None
+
+    ctl._launch = no_launch  # type: ignore[method-assign]
+    return ctl, plugin
+
+
+def _one_pass(ctl: Controller) -> None:
+    """One real scheduling pass of the controller, then what the event loop does after it."""
+    async def go() -> None:
+        ctl.loop = asyncio.get_running_loop()
+        ctl._run_pass()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        ctl.loop = None  # later ops (scontrol update) must not schedule on this closed loop
+
+    asyncio.run(go())
+
+
+def test_each_array_task_started_in_one_pass_reserves_and_the_rest_are_held(tmp_path):
+    ctl, plugin = _plugged(tmp_path)  # proj-a: 3600 credits; 8 free CPUs
+    meta = job(cluster="c1", time_limit=10, array_task_str="0-9")  # 10 tasks x 1 CPU x 10 min = 600 each
+    meta.array_job_id = meta.job_id
+    meta.priority = 100
+    ctl.store.insert_job(meta, "#!/bin/bash\n", {}, [])
+    ctl.jobs[meta.job_id] = meta
+    _one_pass(ctl)
+    running = [j for j in ctl.jobs.values() if j.state == "RUNNING"]
+    acct = plugin.ledger.get("proj-a")  # type: ignore[union-attr]
+    assert len(running) == 6  # 6 x 600 = 3600: the seventh task would overdraw the project
+    assert (acct.amount, acct.reserved, acct.balance) == (3600, 3600, 0)
+    assert meta.state == "PENDING" and meta.array_task_str == "6-9"
+    _one_pass(ctl)  # the next pass sees the real reservations: the rest of the array is held, as on ARC
+    assert (meta.state, meta.reason, meta.hold) == ("PENDING", HOLD_REASON, "user")
+    assert len([j for j in ctl.jobs.values() if j.state == "RUNNING"]) == 6
+    assert acct.reserved == 3600
+
+
+def test_a_job_the_balance_cannot_cover_is_held_even_when_the_amount_could(tmp_path):
+    ctl, plugin = _plugged(tmp_path)
+    first = job(cluster="c1", time_limit=40, priority=100)  # 2400 of 3600
+    second = job(cluster="c1", time_limit=30, priority=90)  # 1800 > the 1200 left
+    for j in (first, second):
+        ctl.store.insert_job(j, "#!/bin/bash\n", {}, [])
+        ctl.jobs[j.job_id] = j
+    _one_pass(ctl)
+    assert first.state == "RUNNING" and second.state == "PENDING"
+    _one_pass(ctl)
+    assert (second.reason, second.hold) == (HOLD_REASON, "user")
+    assert plugin.ledger.get("proj-a").reserved == 2400  # type: ignore[union-attr]
+
+
+def test_time_limit_update_of_a_running_job_changes_its_reservation(tmp_path):
+    ctl, plugin = _plugged(tmp_path)
+    j = job(cluster="c1", time_limit=10, num_tasks=2, priority=100)  # 2 CPUs x 10 min = 1200
+    ctl.store.insert_job(j, "#!/bin/bash\n", {}, [])
+    ctl.jobs[j.job_id] = j
+    _one_pass(ctl)
+    acct = plugin.ledger.get("proj-a")  # type: ignore[union-attr]
+    assert j.state == "RUNNING" and acct.reserved == 1200
+    for uid, limit, reserved in ((31001, "5", 600), (0, "20", 2400), (0, "-5", 1800), (31001, "-1", 1680)):
+        reply = asyncio.run(ctl.op_update_job(_req("update_job", {"job_ids": [str(j.job_id)],
+                                                                   "set": {"TimeLimit": limit}}, uid=uid)))
+        assert reply["results"][0]["error"] is None, reply
+        assert acct.reserved == reserved, (limit, acct.reserved)
+    assert [(r["job_id"], r["amount"]) for r in plugin.ledger.reservations()] == [(j.job_id, 1680)]  # type: ignore[union-attr]
+    again = Ledger(ctl.store).get("proj-a")  # the store agrees (a restart keeps the new reservation)
+    assert again.reserved == 1680
+    j.end_time = j.start_time + 60
+    j.state = "COMPLETED"
+    plugin.on_end(j)
+    assert (acct.reserved, acct.amount) == (0, 3600 - 120)
+
+
+def test_a_job_cannot_be_moved_to_another_project_or_qos_to_escape_its_charge(tmp_path):
+    ctl, plugin = _plugged(tmp_path)
+    running = job(cluster="c1", time_limit=10, priority=100)
+    pending = job(cluster="c1", time_limit=10, priority=90, hold="user")
+    for j in (running, pending):
+        ctl.store.insert_job(j, "#!/bin/bash\n", {}, [])
+        ctl.jobs[j.job_id] = j
+    _one_pass(ctl)
+    assert running.state == "RUNNING"
+
+    def update(j: Job, **changes: str) -> dict[str, Any]:
+        reply = asyncio.run(ctl.op_update_job(_req("update_job", {"job_ids": [str(j.job_id)], "set": changes},
+                                                   uid=31001)))
+        result: dict[str, Any] = reply["results"][0]
+        return result
+
+    assert update(running, Account="proj-b")["error"] == "ESLURM_JOB_NOT_PENDING"
+    assert update(running, QOS="normal")["error"] == "ESLURM_JOB_NOT_PENDING"
+    assert update(pending, Account="someone-elses")["error"] == "ESLURM_INVALID_ACCOUNT"  # not charged at all
+    assert update(pending, QOS="free")["error"] == "ESLURM_INVALID_QOS"
+    assert (pending.account, pending.qos) == ("proj-a", "normal")
+    assert update(pending, Account="proj-b", QOS="priority")["error"] is None  # alice is in proj-b
+    assert (pending.account, pending.qos) == ("proj-b", "priority")
+    assert running.account == "proj-a"
+    assert plugin.ledger.reservations()[0]["account"] == "proj-a"  # type: ignore[union-attr]
+
+
+def test_second_cluster_sends_an_updated_reservation_to_the_home(tmp_path, monkeypatch):
+    monkeypatch.setattr(credits_mod, "START_SENDER", False)
+    cfg = config(credits_a=1.0, clusters=("c1", "c2"))
+    home = CreditsPlugin(controller(tmp_path, cfg, "c1"))
+    import orchestrator.scheduler.client as client_mod
+
+    monkeypatch.setattr(client_mod, "Client", _HomeClient(home))
+    remote = CreditsPlugin(controller(tmp_path, cfg, "c2"))
+    book = remote.book
+    db = book.connect()  # type: ignore[attr-defined]
+    book.deliver(db)  # type: ignore[attr-defined]
+    j = job(cluster="c2", time_limit=10)
+    run(remote, j, cpus=2, start=100.0)
+    assert book.state("proj-a") == (3600, 1200)
+    j.time_limit = 4
+    remote.on_update(j)
+    assert book.state("proj-a") == (3600, 480)  # before delivery
+    book.deliver(db)  # type: ignore[attr-defined]
+    assert home.ledger.get("proj-a").reserved == 480  # type: ignore[union-attr]
+    assert book.state("proj-a") == (3600, 480)
