@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
 
 from orchestrator.lazylog import get_logger
 
-TYPE_CHECKING = False  # importing typing costs a user command milliseconds
+TYPE_CHECKING = False  # importing typing (or collections.abc) costs a user command milliseconds
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
 log = get_logger(__name__)

@@ -27,6 +27,10 @@ MODELS = {
 
 def _node_gpus() -> list[tuple[int, str, int, str]]:
     """(index, name, memory MiB, compute capability) for every GPU declared on this node."""
+    if sys.flags.no_site:  # the launcher skips site for speed; PyYAML lives in the site directories
+        import site
+
+        site.main()
     from orchestrator.cluster.config import load
 
     path = os.environ.get("MINIHPC_CLUSTER_CONFIG", "/etc/minihpc/cluster.yaml")

@@ -132,9 +132,9 @@ def _main(argv: list[str]) -> int:
         cwd = os.getcwd()
     except OSError as exc:
         die(PROG, f"getcwd failed: {exc.strerror}")
-    import socket
+    import _socket  # not socket: its enum and selectors imports cost milliseconds
 
-    job = opts.job(cwd=cwd, submit_host=socket.gethostname().split(".")[0],
+    job = opts.job(cwd=cwd, submit_host=_socket.gethostname().split(".")[0],
                    command_path=os.path.abspath(script_path) if script_path else "")
     from orchestrator.slurm.options import export_environment
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 
 from orchestrator.commands._common import Exit, error, getopt, out, run, split_list
 from orchestrator.lazylog import get_logger
@@ -25,8 +24,9 @@ from orchestrator.slurm.fmtspec import (
 from orchestrator.slurm.options import NO_ARG, OPTIONAL, REQUIRED, longopts
 from orchestrator.slurm.timefmt import format_duration
 
-TYPE_CHECKING = False  # importing typing costs a user command milliseconds
+TYPE_CHECKING = False  # importing typing (or collections.abc) costs a user command milliseconds
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 log = get_logger(__name__)

@@ -11,9 +11,8 @@ local mode): ``$MINIHPC_CONF``, else ``/etc/minihpc/slurm.json``::
 
 from __future__ import annotations
 
-import json
+import _socket
 import os
-import socket
 
 from orchestrator.scheduler import auth
 from orchestrator.scheduler.protocol import (
@@ -21,7 +20,9 @@ from orchestrator.scheduler.protocol import (
     ProtocolError,
     RpcError,
     body_digest,
+    dumps,
     encode_frame,
+    loads,
     read_frame,
 )
 
@@ -58,7 +59,7 @@ def load_client_config() -> ClientConfig:
         path = os.environ.get("MINIHPC_CONF", DEFAULT_CONF)
         try:
             with open(path) as f:
-                _config = ClientConfig(json.load(f))
+                _config = ClientConfig(loads(f.read()))
         except OSError as exc:
             raise RpcError("SLURM_COMMUNICATIONS_CONNECTION_ERROR",
                            f"Could not read the cluster configuration {path}: {exc.strerror}") from None
@@ -68,7 +69,7 @@ def load_client_config() -> ClientConfig:
 
 
 def signed_request(op: str, body: dict[str, Any]) -> bytes:
-    raw = json.dumps(body, separators=(",", ":")).encode()
+    raw = dumps(body).encode()
     try:
         cred = auth.encode(body_digest(op, raw))
     except auth.AuthError as exc:
@@ -88,9 +89,9 @@ class Client:
         self.address = address or (self.config.address(self.cluster) if self.config else ("127.0.0.1", 6817))
         self.timeout = timeout
 
-    def connect(self) -> socket.socket:
+    def connect(self) -> _socket.socket:
         try:
-            return socket.create_connection(self.address, timeout=self.timeout)
+            return _connect(self.address, self.timeout)
         except OSError:
             raise RpcError("SLURM_COMMUNICATIONS_CONNECTION_ERROR",
                            "Unable to contact slurm controller (connect failure)") from None
@@ -109,5 +110,26 @@ class Client:
         if not header.get("ok"):
             err = header.get("error") or {}
             raise RpcError(str(err.get("code", "SLURM_ERROR")), str(err.get("message", "Unspecified error")))
-        result: dict[str, Any] = json.loads(raw) if raw else {}
+        result: dict[str, Any] = loads(raw) if raw else {}
         return result
+
+
+def _connect(address: tuple[str, int], timeout: float) -> _socket.socket:
+    """``socket.create_connection`` on the C module: the ``socket`` package costs a command ~5 ms
+    (enum, selectors), and a str host name would load the idna codec."""
+    host, port = address
+    try:
+        name: str | bytes = host.encode("ascii")
+    except UnicodeError:
+        name = host
+    error: OSError | None = None
+    for family, kind, proto, _canon, addr in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(addr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError("getaddrinfo returns an empty list")

@@ -51,12 +51,12 @@ Operations (controller unless noted; bodies are JSON objects):
 
 from __future__ import annotations
 
-import json
-import socket
-import struct
+import _json
+import _struct
 
 TYPE_CHECKING = False  # importing typing costs a user command milliseconds
 if TYPE_CHECKING:
+    from _socket import socket  # socket.socket's base: the commands use the C module directly
     from typing import Any
 
 try:  # the built-in module imports in microseconds; hashlib loads OpenSSL (~5 ms per command)
@@ -70,7 +70,9 @@ __all__ = [
     "ProtocolError",
     "RpcError",
     "body_digest",
+    "dumps",
     "encode_frame",
+    "loads",
     "read_frame",
     "recv_exact",
 ]
@@ -79,7 +81,59 @@ VERSION = 1
 MAX_FRAME = 16 * 1024 * 1024
 """Largest header + body accepted; Slurm caps batch scripts at 4 MB, environments add more."""
 
-_LEN = struct.Struct(">II")
+_LEN = _struct.Struct(">II")
+
+
+# JSON straight through CPython's C accelerator (what ``json.dumps``/``json.loads`` use for these
+# calls, so the bytes are identical): importing the ``json`` package drags in ``re`` and ``enum``,
+# about 5 ms of every user command's start-up.
+
+def _not_serializable(o: Any) -> Any:
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+def dumps(obj: Any) -> str:
+    """``json.dumps(obj, separators=(",", ":"))``, byte for byte."""
+    if isinstance(obj, str):
+        return _json.encode_basestring_ascii(obj)
+    # a fresh encoder per call, as json.dumps makes: its circular-reference markers stay clean
+    encode = _json.make_encoder({}, _not_serializable, _json.encode_basestring_ascii, None, ":", ",",
+                                False, False, True)
+    return "".join(encode(obj, 0))
+
+
+class _DecodeContext:
+    """The attributes ``_json.make_scanner`` reads from ``json.JSONDecoder``, with its defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+_scan = _json.make_scanner(_DecodeContext())  # type: ignore[arg-type]  # duck-typed JSONDecoder
+_WS = " \t\n\r"
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` for UTF-8 text; malformed input raises ValueError."""
+    if not isinstance(text, str):
+        text = text.decode()
+    idx = 0
+    end = len(text)
+    while idx < end and text[idx] in _WS:
+        idx += 1
+    try:
+        obj, idx = _scan(text, idx)
+    except StopIteration as exc:
+        raise ValueError(f"Expecting value: char {exc.value}") from None
+    while idx < end and text[idx] in _WS:
+        idx += 1
+    if idx != end:
+        raise ValueError(f"Extra data: char {idx}")
+    return obj
 
 
 class ProtocolError(Exception):
@@ -101,13 +155,12 @@ def body_digest(op: str, body: bytes) -> bytes:
 
 
 def encode_frame(header: dict[str, Any], body: Any = None, raw_body: bytes | None = None) -> bytes:
-    h = json.dumps(header, separators=(",", ":")).encode()
-    b = raw_body if raw_body is not None else json.dumps(body if body is not None else {},
-                                                         separators=(",", ":")).encode()
+    h = dumps(header).encode()
+    b = raw_body if raw_body is not None else dumps(body if body is not None else {}).encode()
     return _LEN.pack(len(h), len(b)) + h + b
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes:
+def recv_exact(sock: socket, n: int) -> bytes:
     chunks: list[bytes] = []
     while n:
         chunk = sock.recv(min(n, 1 << 20))
@@ -125,7 +178,7 @@ def decode_parts(hlen: int, blen: int) -> None:
 
 def parse_header(raw: bytes) -> dict[str, Any]:
     try:
-        header = json.loads(raw)
+        header = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("header is not JSON") from exc
     if not isinstance(header, dict) or header.get("v") != VERSION:
@@ -135,7 +188,7 @@ def parse_header(raw: bytes) -> dict[str, Any]:
 
 def parse_body(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw) if raw else {}
+        body = loads(raw) if raw else {}
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("body is not JSON") from exc
     if not isinstance(body, dict):
@@ -143,7 +196,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def read_frame(sock: socket.socket) -> tuple[dict[str, Any], bytes]:
+def read_frame(sock: socket) -> tuple[dict[str, Any], bytes]:
     """Read one frame from a blocking socket; returns the header and the raw body bytes."""
     hlen, blen = _LEN.unpack(recv_exact(sock, _LEN.size))
     decode_parts(hlen, blen)

@@ -12,12 +12,12 @@ column, so ten thousand rows cost one string formatting each.
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Sequence
 
 from orchestrator.lazylog import get_logger
 
-TYPE_CHECKING = False  # importing typing costs a user command milliseconds
+TYPE_CHECKING = False  # importing typing (or collections.abc) costs a user command milliseconds
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 log = get_logger(__name__)

@@ -14,12 +14,12 @@ and fill the ``job`` dict of a submit request.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
 
 from orchestrator.lazylog import get_logger
 
-TYPE_CHECKING = False  # importing typing costs a user command milliseconds
+TYPE_CHECKING = False  # importing typing (or collections.abc) costs a user command milliseconds
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
 log = get_logger(__name__)

@@ -6,9 +6,14 @@ Every command and the scheduler parse and print times here, so `squeue`,
 
 from __future__ import annotations
 
-import re
 import time as _time
-from datetime import datetime, timedelta
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+
+# re and datetime are imported where parsing needs them: squeue and sinfo only print durations,
+# and importing both costs every such command several milliseconds.
 
 __all__ = [
     "INFINITE",
@@ -30,7 +35,7 @@ class TimeFormatError(ValueError):
     """A time string that Slurm would reject."""
 
 
-_LIMIT_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_LIMIT_RE: re.Pattern[str] | None = None
 
 
 def parse_limit(text: str) -> int:
@@ -39,9 +44,14 @@ def parse_limit(text: str) -> int:
     Accepts ``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M`` and ``D-H:M:S`` as in sbatch(1),
     plus ``UNLIMITED``/``INFINITE``.
     """
+    global _LIMIT_RE
     s = text.strip()
     if s.upper() in ("UNLIMITED", "INFINITE", "-1"):
         return INFINITE
+    if _LIMIT_RE is None:
+        import re
+
+        _LIMIT_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
     m = _LIMIT_RE.match(s)
     if not m:
         raise TimeFormatError(f"Invalid time limit specification: {text}")
@@ -115,7 +125,7 @@ def format_timestamp(epoch: float | int | None, unknown: str = "Unknown") -> str
     return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.localtime(int(epoch)))
 
 
-_REL_RE = re.compile(r"^now(?:\+(\d+)(seconds|second|minutes|minute|hours|hour|days|day|weeks|week|s|m|h|d|w)?)?$")
+_REL_RE = r"^now(?:\+(\d+)(seconds|second|minutes|minute|hours|hour|days|day|weeks|week|s|m|h|d|w)?)?$"
 _UNIT_SECS = {"s": 1, "second": 1, "seconds": 1, "m": 60, "minute": 60, "minutes": 60,
               "h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400,
               "w": 604800, "week": 604800, "weeks": 604800}
@@ -128,10 +138,13 @@ def parse_date(text: str, now: float | None = None) -> float:
     ``YYYY-MM-DD[THH:MM[:SS]]``, ``MM/DD[/YY]``, ``midnight``, ``noon``, ``teatime``,
     ``today``, ``tomorrow``.
     """
+    import re
+    from datetime import datetime, timedelta
+
     now = _time.time() if now is None else now
     s = text.strip().lower()
     base = datetime.fromtimestamp(now)
-    m = _REL_RE.match(s)
+    m = re.match(_REL_RE, s)
     if m:
         n, unit = m.groups()
         if n is None:
