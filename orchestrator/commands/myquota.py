@@ -104,15 +104,19 @@ def format_quota(reply: dict[str, Any]) -> str:
 
 
 def format_warnings(reply: dict[str, Any]) -> str:
+    """The login banner: one line per area over (or near) its quota, saying what that means here."""
     out = []
     for a in reply.get("areas") or []:
         f = flag(a)
+        # over $HOME every new job is refused; over a project's $DATA, that project's jobs
+        jobs = f"New {a['name']} jobs" if a.get("kind") == "data" else "New jobs"
         if f == "OVER QUOTA":
             out.append(f"WARNING: {a['area']} {a['path']} is over its quota: {_size(a['used'])} used of "
-                       f"{_size(int(a['quota']))}. New jobs are refused until you free space (run myquota).")
+                       f"{_size(int(a['quota']))}. {jobs} are refused until you free space; writes are not "
+                       "blocked, as these volumes cannot enforce quotas (run myquota).")
         elif f:
             out.append(f"Note: {a['area']} {a['path']} is at {_percent(a['used'], int(a['quota']))} of its quota "
-                       f"({_size(a['used'])} of {_size(int(a['quota']))}).")
+                       f"({_size(a['used'])} of {_size(int(a['quota']))}). {jobs} are refused once it is over.")
     return "".join(line + "\n" for line in out)
 
 

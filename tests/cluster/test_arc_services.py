@@ -176,6 +176,25 @@ def test_login_processes_get_one_hour_of_cpu(alice: Shell) -> None:
     assert "status=152" in out  # 128 + SIGXCPU
 
 
+def test_interactive_login_runs_the_quota_banner(alice: Shell) -> None:
+    """An ssh login with a terminal runs ``myquota --warn`` from /etc/profile.d; ``ssh host cmd`` does not.
+
+    The default config's quotas (15G, 5T) cannot be filled by a test, so this shows the banner's hook
+    firing on the real image over real ssh (traced with bash -x); what it prints when an area is over
+    quota is tested locally (tests/local/test_quota.py, with the same profile script and bash -l).
+    """
+    tty = [*alice.argv[:-1], "-tt", alice.argv[-1]]
+    r = subprocess.run([*tty, "bash -l -i -x -c exit"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=120, check=False)
+    out = r.stdout.replace("\r", "")
+    assert r.returncode == 0, out + r.stderr
+    assert re.search(r"^\++ myquota --warn$", out, re.M), out[-3000:]
+    assert "myquota: error" not in out and "Traceback" not in out
+    r = subprocess.run([*tty], input="exit\n", capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0 and "Traceback" not in r.stdout, r.stdout + r.stderr  # the login itself
+    assert alice.ok("echo clean") == "clean\n"  # no banner (nor anything else) in a command's output
+
+
 def test_home_snapshots_are_read_only_copies(alice: Shell) -> None:
     names = alice.ok("ls ~/.snapshot").split()
     assert any(re.fullmatch(r"hourly\.\d{4}-\d\d-\d\d_\d\d00", n) for n in names), names

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +15,8 @@ from typing import Any
 
 import pytest
 from arc_cluster import SCAN_INTERVAL, arc_service
+
+PROFILE_D = Path(__file__).resolve().parents[2] / "images" / "common" / "etc" / "profile.d"
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +138,56 @@ def test_users_see_only_their_own_areas(arc):
     assert "only administrators" in r.stderr
     text = myquota(arc, "mhalice")
     assert "proj-b" not in text and "mhbob" not in text
+
+
+def login(arc: Any, user: str, interactive: bool) -> subprocess.CompletedProcess[str]:
+    """A login shell of ``user`` with the image's /etc/profile.d and a login node's limits file.
+
+    A private mount namespace puts them over the host's /etc/profile.d and
+    /etc/security/limits.d, so the host's own /etc/profile runs them as it would in
+    the image. Interactive: ``bash -l`` on a terminal, as sshd gives; otherwise
+    ``bash -l -c true`` with no terminal, as ``ssh host cmd`` and scp give.
+    """
+    if os.getuid() != 0 or not all(shutil.which(c) for c in ("unshare", "script", "runuser")):
+        pytest.skip("needs root, unshare, script and runuser")
+    tmp = Path(tempfile.mkdtemp(dir=arc.base))
+    os.chmod(tmp, 0o755)
+    pd, ld = tmp / "profile.d", tmp / "limits.d"
+    pd.mkdir(mode=0o755)
+    ld.mkdir(mode=0o755)
+    for f in [*Path("/etc/profile.d").glob("*.sh"), *PROFILE_D.glob("*.sh")]:
+        shutil.copy(f, pd / f.name)
+    # the image has the commands in /usr/local/bin, on /etc/profile's PATH; here they are in the service's bin
+    (pd / "00-minihpc-local.sh").write_text(f'PATH="{arc.cluster.bin}:$PATH"\n')
+    (ld / "minihpc-login.conf").write_text("* hard cpu 60\n")
+    for f in pd.iterdir():
+        os.chmod(f, 0o644)
+    shell = f"runuser -u {user} -w MINIHPC_CONF,MINIHPC_MUNGE_SOCKET -- bash -l"
+    run = f"script -qec {shlex.quote(shell)} /dev/null" if interactive else f"{shell} -c true"
+    setup = (f"mount --make-rprivate / && mount --bind {pd} /etc/profile.d && "
+             f"mount --bind {ld} /etc/security/limits.d && exec {run}")
+    return subprocess.run(["unshare", "-m", "sh", "-c", setup], input="exit\n", capture_output=True, text=True,
+                          timeout=60, cwd=str(arc.base / "work"), env={**os.environ, **arc.cluster.env()})
+
+
+def test_login_banner_warns_in_interactive_login_shells_only(arc):
+    quiet = login(arc, "mhalice", interactive=True)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "quota" not in quiet.stdout  # under quota: nothing
+    big = arc.data / "proj-a" / "mhalice" / "banner.bin"
+    write_as("mhalice", big, 4)
+    try:
+        wait_for(lambda: "OVER" in row(myquota(arc, "mhalice"), "$DATA (proj-a)"))
+        r = login(arc, "mhalice", interactive=True)
+        assert r.returncode == 0, r.stderr
+        text = r.stdout.replace("\r", "")
+        assert (f"WARNING: $DATA (proj-a) {arc.data / 'proj-a'} is over its quota: 4.0M used of 3.0M. "
+                "New proj-a jobs are refused until you free space; writes are not blocked, as these volumes "
+                "cannot enforce quotas (run myquota).\n") in text, text
+        r = login(arc, "mhbob", interactive=True)  # a member of proj-a too
+        assert "WARNING: $DATA (proj-a) " in r.stdout, r.stdout
+        r = login(arc, "mhalice", interactive=False)  # ssh host cmd, scp: their output must stay clean
+        assert r.returncode == 0, r.stderr
+        assert (r.stdout, r.stderr) == ("", "")
+    finally:
+        big.unlink()

@@ -127,8 +127,9 @@ def test_quota_op_lists_home_and_each_project(tmp_path):
     assert row.split()[-6:] == ["3.0M", "2.0M", "150%", "2", "OVER", "QUOTA"]
     assert "writes still" in text and "refused" in text
     warn = format_warnings(reply)
-    assert warn.startswith(f"WARNING: $DATA (proj-a) {tmp_path}/data/proj-a is over its quota: 3.0M used of 2.0M.")
-    assert warn.count("\n") == 1
+    assert warn == (f"WARNING: $DATA (proj-a) {tmp_path}/data/proj-a is over its quota: 3.0M used of 2.0M. "
+                    "New proj-a jobs are refused until you free space; writes are not blocked, as these volumes "
+                    "cannot enforce quotas (run myquota).\n")
 
 
 def test_flags_and_quiet_warnings():
@@ -136,4 +137,5 @@ def test_flags_and_quiet_warnings():
     near = dict(ok, used=95)
     assert flag(ok) == "" and flag(near) == "near quota"
     assert format_warnings({"areas": [ok]}) == ""
-    assert format_warnings({"areas": [near]}).startswith("Note: $HOME /home/a is at 95% of its quota")
+    assert format_warnings({"areas": [near]}) == ("Note: $HOME /home/a is at 95% of its quota (95 of 100). "
+                                                  "New jobs are refused once it is over.\n")
