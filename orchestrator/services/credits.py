@@ -38,6 +38,7 @@ from orchestrator.scheduler.controller import Plugin
 from orchestrator.scheduler.errors import SlurmError
 from orchestrator.scheduler.job import Job
 from orchestrator.scheduler.server import Request, call_async
+from orchestrator.services.credits_cli import MAX_CREDITS
 from orchestrator.services.ledger import CREDITS_PER_HOUR, Account, Ledger, priority_account
 from orchestrator.services.membership import projects_of, user_name
 from orchestrator.slurm.accounting import cpu_time_raw
@@ -431,8 +432,10 @@ class CreditsPlugin(Plugin):
             raise SlurmError("ESLURM_INVALID_ACCOUNT", f"No such credit account: {account!r}; known: {known}")
         try:
             amount = int(body["credits"])
+            if abs(amount) > MAX_CREDITS:
+                raise ValueError(amount)
         except (KeyError, TypeError, ValueError):
-            raise SlurmError("EINVAL", "credits must be a whole number") from None
+            raise SlurmError("EINVAL", f"credits must be a whole number of at most {MAX_CREDITS} either way") from None
         note = str(body.get("note") or "")
         acct = self.ledger.deposit(account, amount, "topup" if amount >= 0 else "adjust", note)
         log.info("credits: %+d to %s (%s); amount now %d", amount, account, note, acct.amount)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 __all__ = ["format_list", "host_main", "main"]
 
 CREDITS_PER_HOUR = 3600
+MAX_CREDITS = 10**15 * CREDITS_PER_HOUR
+"""A top-up's bound either way (far beyond any grant; keeps the ledger's sums inside SQLite's 64-bit integers)."""
 RECENT = 20
 
 
@@ -96,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "add":
             try:
                 hours = float(args.hours)
-            except ValueError:
-                sys.stderr.write(f"minihpc credits: error: {args.hours!r} is not a number of core-hours\n")
+                credits = round(hours * CREDITS_PER_HOUR)  # nan and inf raise here
+                if abs(credits) > MAX_CREDITS:
+                    raise ValueError(args.hours)
+            except (ValueError, OverflowError):
+                sys.stderr.write(f"minihpc credits: error: {args.hours!r} is not a number of core-hours "
+                                 f"(at most {MAX_CREDITS // CREDITS_PER_HOUR} either way)\n")
                 return 2
-            credits = round(hours * CREDITS_PER_HOUR)
             note = args.note or f"top-up of {args.hours} core-hours"
             reply = client.call("credits_admin", {"action": "add", "account": args.account, "credits": credits,
                                                   "note": note})

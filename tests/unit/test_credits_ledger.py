@@ -464,3 +464,30 @@ def test_second_cluster_sends_an_updated_reservation_to_the_home(tmp_path, monke
     book.deliver(db)  # type: ignore[attr-defined]
     assert home.ledger.get("proj-a").reserved == 480  # type: ignore[union-attr]
     assert book.state("proj-a") == (3600, 480)
+
+
+class _NoCalls:
+    def call(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        pytest.fail("must not reach the controller")
+
+
+@pytest.mark.parametrize("hours", ["nan", "inf", "1e300", "-1000000000000000000", "ten", "1,000"])
+def test_credits_add_refuses_what_is_not_a_number_of_core_hours(hours, capsys, monkeypatch):
+    import orchestrator.scheduler.client as client_mod
+    from orchestrator.services import credits_cli
+
+    monkeypatch.setattr(client_mod, "Client", lambda *a, **k: _NoCalls())
+    assert credits_cli.main(["add", "proj-a", hours]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"minihpc credits: error: {hours!r} is not a number of core-hours (at most ")
+
+
+def test_admin_add_refuses_amounts_the_ledger_cannot_hold(tmp_path):
+    from orchestrator.scheduler.errors import SlurmError
+
+    plugin = CreditsPlugin(controller(tmp_path, config()))
+    for bad in (2**63, "x", None):
+        with pytest.raises(SlurmError, match="whole number"):
+            asyncio.run(plugin.op_credits_admin(_req("credits_admin", {"action": "add", "account": "proj-a",
+                                                                        "credits": bad})))
+    assert plugin.ledger.get("proj-a").amount == 3600  # type: ignore[union-attr]
