@@ -633,9 +633,11 @@ def _main(argv: list[str]) -> int:
     if not p.noheader:
         lines.extend(header(fields, p.parsable, p.delimiter))
     for j in jobs:
-        rows = [Row(j, None, now)]
-        if not p.no_steps:
-            rows.extend(Row(j, s, now) for s in _ordered_steps(j.get("steps") or []))
+        only = _selected_steps(j, p.jobs)
+        rows = [Row(j, None, now)] if only is None else []
+        if not p.no_steps or only is not None:
+            rows.extend(Row(j, s, now) for s in _ordered_steps(j.get("steps") or [])
+                        if only is None or str(s.get("step_id")) in only)
         for row in rows:
             cells = [_cell(kind, w, value(name, row), i == len(fields) - 1, p.parsable, p.delimiter)
                      for i, (name, w, kind) in enumerate(fields)]
@@ -728,6 +730,19 @@ def _in_window(j: dict[str, Any], p: Params) -> bool:
         return False
     finished = j.get("end_time") or 0
     return not (finished and j.get("state") in FINISHED and finished < start)
+
+
+def _selected_steps(j: dict[str, Any], want: list[str]) -> set[str] | None:
+    """The steps ``-j N.S`` names for this job; None when the job itself is asked for (all rows)."""
+    steps: set[str] = set()
+    for w in want:
+        if not _match_id(j, w):
+            continue
+        _job, dot, step = w.partition(".")
+        if not dot:
+            return None
+        steps.add(step)
+    return steps if steps else None
 
 
 def _match_id(j: dict[str, Any], text: str) -> bool:

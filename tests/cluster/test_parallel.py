@@ -143,6 +143,11 @@ def test_mpihello_96_ranks_on_two_nodes(login: Login, workdir: str) -> None:
     assert sorted(ranks) == list(range(96)), out
     first, second = {ranks[r] for r in range(48)}, {ranks[r] for r in range(48, 96)}
     assert len(first) == 1 and len(second) == 1 and first != second, ranks
-    steps = login.ok(f"sacct -j {job} -n -P -o JobID,State,NNodes")
-    assert f"{job}.0|COMPLETED|2" in steps, steps
+    # mpirun is Open MPI's daemon on the batch node and starts orted on the other node through
+    # srun: one step, on one node (as under real Slurm)
+    steps = login.ok(f"sacct -j {job} -n -P -o JobID,State,NNodes,NodeList")
+    batch_node = login.ok(f"sacct -j {job}.batch -n -P -o NodeList").strip()
+    assert f"{job}.0|COMPLETED|1|" in steps, steps
+    step_node = next(ln.split("|")[3] for ln in steps.splitlines() if ln.startswith(f"{job}.0|"))
+    assert {step_node, batch_node} == first | second, (steps, batch_node)
     print(f"96-rank mpihello: submit to COMPLETED in {elapsed:.1f} s")

@@ -53,6 +53,13 @@ def test_parsable(acct: FakeSlurm) -> None:
     assert run("sacct", "-P", "-n", "-X", "-o", "jobid,state", "--delimiter=,", "-j", "57")[1] == "57,FAILED\n"
 
 
+def test_a_named_step_selects_only_that_step(acct: FakeSlurm) -> None:
+    assert run("sacct", "-P", "-n", "-o", "JobID,State", "-j", "56.batch")[1] == "56.batch|COMPLETED\n"
+    assert run("sacct", "-P", "-n", "-o", "JobID,State", "-j", "56.batch,57")[1] == (
+        "56.batch|COMPLETED\n57|FAILED\n57.batch|FAILED\n")
+    assert run("sacct", "-P", "-n", "-o", "JobID", "-j", "56.7")[1] == ""  # no such step: nothing
+
+
 def test_widths_and_prefix_names(acct: FakeSlurm) -> None:
     out = run("sacct", "-j", "59", "-o", "jobid,state%30")[1]
     assert out == ("JobID                                 State \n"
