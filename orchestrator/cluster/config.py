@@ -201,9 +201,10 @@ class _Reader:
             raise self.fail(path, f"{value} is too large; allowed: {lo}..{hi}")
         return value
 
-    def number(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise self.fail(path, f"expected a non-negative number, got {_show(value)}")
+    def number(self, value: Any, path: str, maximum: float = 1e15) -> float:
+        """A number from 0 to ``maximum`` (YAML's .nan and .inf are not: credits must fit the ledger)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= maximum:
+            raise self.fail(path, f"expected a number from 0 to {maximum:g}, got {_show(value)}")
         return float(value)
 
     def boolean(self, value: Any, path: str) -> bool:
@@ -238,10 +239,15 @@ class _Reader:
         return mb
 
     def size(self, value: Any, path: str) -> int:
+        """A quota: positive (a quota of 0 or less would refuse every job of the area)."""
         try:
-            return parse_size(value)
+            size = parse_size(value)
         except SizeFormatError:
-            raise self.fail(path, f"invalid size {_show(value)}; allowed: bytes or a number with K/M/G/T") from None
+            size = 0
+        if size <= 0:
+            raise self.fail(path, f"invalid size {_show(value)}; allowed: bytes or a number with K/M/G/T, "
+                                  "more than 0")
+        return size
 
     def hostlist(self, value: Any, path: str) -> list[str]:
         if not isinstance(value, str):
