@@ -49,15 +49,24 @@ class Shell:
 
     user: str
     argv: list[str]
+    login_shell: bool = False  # bash -l: the profile is read, as in an interactive login
 
     def run(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.argv, f"bash -c {shlex.quote(script)}"], capture_output=True, text=True,
+        flags = "-lc" if self.login_shell else "-c"
+        return subprocess.run([*self.argv, f"bash {flags} {shlex.quote(script)}"], capture_output=True, text=True,
                               timeout=timeout, check=False)
 
     def ok(self, script: str, timeout: float = 120) -> str:
+        """stdout of a command that must succeed."""
         res = self.run(script, timeout)
         assert res.returncode == 0, f"{script!r} as {self.user} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
         return res.stdout
+
+    def out(self, script: str, timeout: float = 120) -> str:
+        """stdout and then stderr of a command that must succeed (Lmod writes to stderr)."""
+        res = self.run(script, timeout)
+        assert res.returncode == 0, f"{script!r} as {self.user} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+        return res.stdout + res.stderr
 
     def submit(self, script: str, *opts: str, workdir: str = "~") -> int:
         name = f"job-{uuid.uuid4().hex[:6]}.sh"
@@ -85,7 +94,7 @@ class Shell:
         pytest.fail(f"job {job} stayed {state} for {timeout:.0f} s")
 
 
-def shell(user: str, cluster: str = "arc") -> Shell:
+def shell(user: str, cluster: str = "arc", login_shell: bool = False) -> Shell:
     """An ssh session factory for ``user`` on ``cluster``'s login node, once ssh answers."""
     from orchestrator.cli import ssh_command
     from orchestrator.cluster.config import load
@@ -96,7 +105,7 @@ def shell(user: str, cluster: str = "arc") -> Shell:
     while True:
         probe = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=60, check=False)
         if probe.returncode == 0:
-            return Shell(user, argv)
+            return Shell(user, argv, login_shell)
         if time.monotonic() > deadline:
             pytest.fail(f"ssh as {user} to {cluster}-login fails: {probe.stderr.strip()}")
         time.sleep(3)

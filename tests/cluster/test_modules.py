@@ -13,10 +13,9 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from clusterlib import ClusterUnderTest
+from clusterlib import ClusterUnderTest, Shell, shell
 
 pytestmark = pytest.mark.cluster
 
@@ -24,56 +23,29 @@ USER = "alice"
 JOB_TIMEOUT = 240.0
 
 
-@dataclass
-class Login:
-    """ssh to the login node as a user."""
-
-    argv: list[str]
-
-    def run(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.argv, f"bash -c {shlex.quote(script)}"], capture_output=True, text=True,
-                              timeout=timeout, check=False)
-
-    def ok(self, script: str, timeout: float = 120) -> str:
-        res = self.run(script, timeout)
-        assert res.returncode == 0, f"{script!r} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
-        return res.stdout + res.stderr
-
-
 @pytest.fixture(scope="module")
-def login(cluster: ClusterUnderTest) -> Login:
+def login(cluster: ClusterUnderTest) -> Shell:
     """ssh as alice to the first cluster's login node (the session fixture has brought it up)."""
-    from orchestrator.cli import ssh_command
-
-    name = cluster.config.clusters[0].name
-    argv = ssh_command(cluster.paths, cluster.config, USER, name, ["true"])[:-1]
-    deadline = time.monotonic() + 90  # sshd may still be starting
-    while True:
-        probe = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=60, check=False)
-        if probe.returncode == 0:
-            return Login(argv)
-        if time.monotonic() > deadline:
-            pytest.fail(f"ssh as {USER} to {name}'s login node fails: {probe.stderr.strip()}")
-        time.sleep(3)
+    return shell(USER, cluster.config.clusters[0].name)
 
 
 @pytest.fixture
-def workdir(login: Login) -> Iterator[str]:
+def workdir(login: Shell) -> Iterator[str]:
     """A fresh directory in the user's home, removed afterwards."""
     path = f"modtest-{uuid.uuid4().hex[:8]}"
-    login.ok(f"mkdir -p ~/{path}")
+    login.out(f"mkdir -p ~/{path}")
     yield path
     login.run(f"rm -rf ~/{path}")
 
 
-def has_module(login: Login, name: str) -> bool:
+def has_module(login: Shell, name: str) -> bool:
     return login.run(f"module is-avail {shlex.quote(name)}").returncode == 0
 
 
-def submit(login: Login, workdir: str, script: str, name: str = "job.sh", pre: str = "") -> str:
+def submit(login: Shell, workdir: str, script: str, name: str = "job.sh", pre: str = "") -> str:
     """Write and sbatch a script in workdir (after ``pre``); wait for it to end; return its output file."""
-    login.ok(f"cd ~/{workdir} && cat > {name} <<'EOF'\n{script}EOF\nchmod +x {name}")
-    out = login.ok(f"cd ~/{workdir} && {pre}\nsbatch {name}")
+    login.out(f"cd ~/{workdir} && cat > {name} <<'EOF'\n{script}EOF\nchmod +x {name}")
+    out = login.out(f"cd ~/{workdir} && {pre}\nsbatch {name}")
     m = re.search(r"Submitted batch job (\d+)", out)
     assert m, out
     job = m.group(1)
@@ -87,30 +59,30 @@ def submit(login: Login, workdir: str, script: str, name: str = "job.sh", pre: s
         login.run(f"scancel {job}")
         pytest.fail(f"job {job} did not finish in {JOB_TIMEOUT:.0f} s")
     time.sleep(1)
-    return login.ok(f"cat ~/{workdir}/slurm-{job}.out")
+    return login.out(f"cat ~/{workdir}/slurm-{job}.out")
 
 
 # --------------------------------------------------------------------------- interactive use
 
 
-def test_programs_absent_until_their_module_is_loaded(login: Login) -> None:
+def test_programs_absent_until_their_module_is_loaded(login: Shell) -> None:
     res = login.run("type mpirun; type mpicc; type R; type python")
     assert res.returncode != 0
     for cmd in ("mpirun", "mpicc", "R", "python"):
         assert f"{cmd}: not found" in res.stderr
-    out = login.ok("module load OpenMPI/4.1.4-GCC-12.2.0 && type -p mpirun mpicc && mpirun --version")
+    out = login.out("module load OpenMPI/4.1.4-GCC-12.2.0 && type -p mpirun mpicc && mpirun --version")
     assert "/apps/system/easybuild/software/OpenMPI/4.1.4-GCC-12.2.0/bin/mpirun" in out
     assert "Open MPI) 4.1.4" in out
     # the daemons' interpreter stays where it is
-    assert login.ok("command -v python3").strip() == "/usr/bin/python3"
+    assert login.out("command -v python3").strip() == "/usr/bin/python3"
 
 
-def test_matlab_is_octave_after_load(login: Login) -> None:
+def test_matlab_is_octave_after_load(login: Shell) -> None:
     res = login.run("matlab -batch 1")
     assert res.returncode == 127 and "matlab: command not found" in res.stderr
     if not has_module(login, "MATLAB/R2022a"):
         pytest.skip("site.optional_modules has no octave in this config (test_optional_octave_layer_... covers it)")
-    out = login.ok('module load MATLAB/R2022a && matlab -nojvm -nosplash -batch "disp(6*7)"')
+    out = login.out('module load MATLAB/R2022a && matlab -nojvm -nosplash -batch "disp(6*7)"')
     assert "42" in out
     assert "runs GNU Octave" in " ".join(out.split())  # the load message is honest
     res = login.run('module load MATLAB/R2022a 2>/dev/null && matlab -batch "error(\'boom\')"')
@@ -141,16 +113,16 @@ def test_optional_octave_layer_gives_matlab_and_octave(cluster: ClusterUnderTest
     assert "runs GNU" in res.stderr  # the load message says it is Octave
 
 
-def test_spider_is_case_insensitive(login: Login) -> None:
-    out = login.ok("module spider openmpi")
+def test_spider_is_case_insensitive(login: Shell) -> None:
+    out = login.out("module spider openmpi")
     assert "OpenMPI/4.1.4-GCC-12.2.0" in out
     res = login.run("module load openmpi")  # load is case-sensitive: Lmod's own error
     assert res.returncode != 0
     assert 'The following module(s) are unknown: "openmpi"' in " ".join(res.stderr.split())
 
 
-def test_avail_shows_the_tree_with_defaults(login: Login) -> None:
-    out = " ".join(login.ok("module avail").split())
+def test_avail_shows_the_tree_with_defaults(login: Shell) -> None:
+    out = " ".join(login.out("module avail").split())
     assert "/apps/system/easybuild/modules/all" in out
     for name in ("GCC/12.2.0", "OpenMPI/4.1.4-GCC-12.2.0", "foss/2022b", "Python/3.11.2-GCCcore-12.2.0",
                  "R/4.2.2-foss-2022b", "mpitest/1.0", "testapp/1.0"):
@@ -159,52 +131,52 @@ def test_avail_shows_the_tree_with_defaults(login: Login) -> None:
     assert "D: Default Module" in out
 
 
-def test_toolchain_loads_its_parts_and_swap_by_name(login: Login) -> None:
-    out = login.ok("module load foss/2022b && module -t list 2>&1 && echo EB=$EBROOTSCALAPACK")
+def test_toolchain_loads_its_parts_and_swap_by_name(login: Shell) -> None:
+    out = login.out("module load foss/2022b && module -t list 2>&1 && echo EB=$EBROOTSCALAPACK")
     for name in ("GCC/12.2.0", "OpenMPI/4.1.4-GCC-12.2.0", "OpenBLAS/0.3.21-GCC-12.2.0", "FFTW/3.3.10-GCC-12.2.0",
                  "ScaLAPACK/2.2.1-gompi-2022b", "foss/2022b"):
         assert name in out.split()
     assert "EB=/apps/system/easybuild/software/ScaLAPACK/2.2.1-gompi-2022b" in out
-    out = login.ok("module load testapp && module load testapp/1.0 && testapp --version")
+    out = login.out("module load testapp && module load testapp/1.0 && testapp --version")
     assert "testapp 1.0" in out
     assert "reloaded with a version change" in " ".join(out.split())
 
 
-def test_save_and_restore_round_trip(login: Login) -> None:
+def test_save_and_restore_round_trip(login: Shell) -> None:
     name = f"t{uuid.uuid4().hex[:6]}"
-    out = login.ok(f"module load Python/3.11.2-GCCcore-12.2.0 testapp/1.0 && module save {name} && module purge "
+    out = login.out(f"module load Python/3.11.2-GCCcore-12.2.0 testapp/1.0 && module save {name} && module purge "
                    f"&& module restore {name} && module -t list 2>&1; rm -f ~/.lmod.d/{name} ~/.config/lmod/{name}")
     assert "Python/3.11.2-GCCcore-12.2.0" in out.split() and "testapp/1.0" in out.split()
 
 
-def test_show_and_keyword_are_lmods(login: Login) -> None:
-    out = login.ok("module show R/4.2.2-foss-2022b")
+def test_show_and_keyword_are_lmods(login: Shell) -> None:
+    out = login.out("module show R/4.2.2-foss-2022b")
     assert 'setenv("EBROOTR","/apps/system/easybuild/software/R/4.2.2-foss-2022b")' in out
     assert "Description" in out
-    out = login.ok("module keyword venv")
+    out = login.out("module keyword venv")
     assert "Python/3.11.2-GCCcore-12.2.0" in out
 
 
-def test_compile_and_run_mpi_program_with_foss(login: Login, workdir: str) -> None:
+def test_compile_and_run_mpi_program_with_foss(login: Shell, workdir: str) -> None:
     src = ("#include <mpi.h>\n#include <stdio.h>\nint main(int c, char **v) { int r, s; MPI_Init(&c, &v);\n"
            "MPI_Comm_rank(MPI_COMM_WORLD, &r); MPI_Comm_size(MPI_COMM_WORLD, &s);\n"
            'printf("rank %d of %d\\n", r, s); MPI_Finalize(); return 0; }\n')
-    out = login.ok(f"cd ~/{workdir} && cat > hello.c <<'EOF'\n{src}EOF\n"
+    out = login.out(f"cd ~/{workdir} && cat > hello.c <<'EOF'\n{src}EOF\n"
                    "module load foss && mpicc -O2 -o hello hello.c && mpirun -np 2 ./hello")
     assert "rank 0 of 2" in out and "rank 1 of 2" in out
 
 
-def test_python_venv_on_data(login: Login) -> None:
+def test_python_venv_on_data(login: Shell) -> None:
     env = f"$DATA/venv-{uuid.uuid4().hex[:6]}"
-    out = login.ok(f"module load Python/3.11.2-GCCcore-12.2.0 && python -m venv {env} && "
+    out = login.out(f"module load Python/3.11.2-GCCcore-12.2.0 && python -m venv {env} && "
                    f"source {env}/bin/activate && python -c 'import sys; print(sys.prefix)' && pip --version; "
                    f"rc=$?; rm -rf {env}; exit $rc")
     assert "/venv-" in out and "pip 23" in out
 
 
-def test_r_user_library(login: Login, workdir: str) -> None:
+def test_r_user_library(login: Shell, workdir: str) -> None:
     pkg = f"~/{workdir}/rpkg/minihpcdemo"
-    out = login.ok(
+    out = login.out(
         f"mkdir -p {pkg}/R ~/local/rlibs && cd ~/{workdir}/rpkg && "
         "printf 'Package: minihpcdemo\\nVersion: 0.1\\nTitle: Demo\\nDescription: Demo.\\nLicense: MIT\\n"
         "Author: a\\nMaintainer: a <a@example.org>\\n' > minihpcdemo/DESCRIPTION && "
@@ -220,7 +192,7 @@ def test_r_user_library(login: Login, workdir: str) -> None:
 # --------------------------------------------------------------------------- jobs
 
 
-def test_batch_job_runs_mpihello_across_two_nodes(login: Login, workdir: str, cluster: ClusterUnderTest) -> None:
+def test_batch_job_runs_mpihello_across_two_nodes(login: Shell, workdir: str, cluster: ClusterUnderTest) -> None:
     spec = cluster.config.clusters[0]
     devel = [p for p in spec.partitions if p.name == "devel"]
     if len(spec.nodes) < 2 or not devel:
@@ -242,14 +214,14 @@ def test_batch_job_runs_mpihello_across_two_nodes(login: Login, workdir: str, cl
     assert "mpisize: 8 tasks on 2 nodes" in out
 
 
-def test_job_inherits_submit_time_modules(login: Login, workdir: str) -> None:
+def test_job_inherits_submit_time_modules(login: Shell, workdir: str) -> None:
     script = "#!/bin/bash\nmodule -t list 2>&1\ntestapp --version\n"
     out = submit(login, workdir, script, pre="module load testapp/1.0")
     assert "testapp/1.0" in out.split()
     assert "testapp 1.0" in out
 
 
-def test_purge_and_load_inside_a_job_and_an_srun_step(login: Login, workdir: str) -> None:
+def test_purge_and_load_inside_a_job_and_an_srun_step(login: Shell, workdir: str) -> None:
     script = ("#!/bin/bash\n#SBATCH --ntasks=1\nmodule purge\nmodule load testapp/1.1\ntestapp --version\n"
               "srun bash -c 'module purge; module load testapp/1.0; testapp --version'\n")
     out = submit(login, workdir, script, pre="module load foss/2022b")

@@ -8,14 +8,12 @@ to a running job, the dask-style srun, and the seed's 96-rank ``mpirun mpihello`
 from __future__ import annotations
 
 import re
-import shlex
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from clusterlib import ClusterUnderTest
+from clusterlib import ClusterUnderTest, Shell, shell
 
 pytestmark = pytest.mark.cluster
 
@@ -23,47 +21,20 @@ USER = "alice"
 JOB_TIMEOUT = 300.0
 
 
-class Login:
-    """ssh to the login node as a user."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.argv = argv
-
-    def run(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.argv, f"bash -lc {shlex.quote(script)}"], capture_output=True, text=True,
-                              timeout=timeout, check=False)
-
-    def ok(self, script: str, timeout: float = 120) -> str:
-        res = self.run(script, timeout)
-        assert res.returncode == 0, f"{script!r} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
-        return res.stdout
-
-
 @pytest.fixture(scope="module")
-def login(cluster: ClusterUnderTest) -> Login:
-    from orchestrator.cli import ssh_command
-
-    name = cluster.config.clusters[0].name
-    argv = ssh_command(cluster.paths, cluster.config, USER, name, ["true"])[:-1]
-    deadline = time.monotonic() + 90
-    while True:
-        probe = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=60, check=False)
-        if probe.returncode == 0:
-            return Login(argv)
-        if time.monotonic() > deadline:
-            pytest.fail(f"ssh as {USER} to {name}'s login node fails: {probe.stderr.strip()}")
-        time.sleep(3)
+def login(cluster: ClusterUnderTest) -> Shell:
+    return shell(USER, cluster.config.clusters[0].name, login_shell=True)
 
 
 @pytest.fixture
-def workdir(login: Login) -> Iterator[str]:
+def workdir(login: Shell) -> Iterator[str]:
     path = f"partest-{uuid.uuid4().hex[:8]}"
     login.ok(f"mkdir -p ~/{path}")
     yield path
     login.run(f"rm -rf ~/{path}")
 
 
-def _wait(login: Login, job: str, timeout: float = JOB_TIMEOUT) -> str:
+def _wait(login: Shell, job: str, timeout: float = JOB_TIMEOUT) -> str:
     deadline = time.monotonic() + timeout
     state = ""
     while time.monotonic() < deadline:
@@ -74,7 +45,7 @@ def _wait(login: Login, job: str, timeout: float = JOB_TIMEOUT) -> str:
     raise AssertionError(f"job {job} still {state} after {timeout}s")
 
 
-def test_srun_on_two_nodes_with_labels(login: Login, workdir: str) -> None:
+def test_srun_on_two_nodes_with_labels(login: Shell, workdir: str) -> None:
     out = login.ok(f"cd ~/{workdir} && srun -N2 -l hostname")
     lines = sorted(out.splitlines())
     assert [ln.split(":")[0] for ln in lines] == ["0", "1"], out
@@ -82,19 +53,19 @@ def test_srun_on_two_nodes_with_labels(login: Login, workdir: str) -> None:
     assert len(set(hosts)) == 2 and all(re.fullmatch(r"arc-c\d{3}", h) for h in hosts), out
 
 
-def test_dask_style_srun_reads_procid(login: Login, workdir: str) -> None:
+def test_dask_style_srun_reads_procid(login: Shell, workdir: str) -> None:
     out = login.ok(f"cd ~/{workdir} && srun --mpi=none -n 4 python3 -c "
                    "\"import os; print(os.environ['SLURM_PROCID'], os.environ['SLURM_NTASKS'])\"")
     assert sorted(out.split("\n")[:-1]) == ["0 4", "1 4", "2 4", "3 4"], out
 
 
-def test_hostnames_for_a_hostfile(login: Login, workdir: str) -> None:
+def test_hostnames_for_a_hostfile(login: Shell, workdir: str) -> None:
     out = login.ok(f"cd ~/{workdir} && salloc -N2 bash -c 'scontrol show hostnames $SLURM_JOB_NODELIST'")
     hosts = out.split()
     assert len(hosts) == 2 and all(re.fullmatch(r"arc-c\d{3}", h) for h in hosts), out
 
 
-def test_interactive_pty_session(login: Login) -> None:
+def test_interactive_pty_session(login: Shell) -> None:
     pexpect = pytest.importorskip("pexpect")
     cmd = [*login.argv[:-1], "-tt", login.argv[-1], "srun -p interactive --pty /bin/bash"]
     child = pexpect.spawn(cmd[0], cmd[1:], encoding="utf-8", timeout=60, dimensions=(30, 100))
@@ -111,7 +82,7 @@ def test_interactive_pty_session(login: Login) -> None:
     assert _wait(login, job, 60) == "FAILED"
 
 
-def test_attach_to_a_running_job(login: Login, workdir: str) -> None:
+def test_attach_to_a_running_job(login: Shell, workdir: str) -> None:
     out = login.ok(f"cd ~/{workdir} && sbatch --parsable -N2 -t 5 --wrap 'srun sleep 120'")
     job = out.strip().split(";")[0]
     try:
@@ -125,7 +96,7 @@ def test_attach_to_a_running_job(login: Login, workdir: str) -> None:
         login.run(f"scancel {job}")
 
 
-def test_mpihello_96_ranks_on_two_nodes(login: Login, workdir: str) -> None:
+def test_mpihello_96_ranks_on_two_nodes(login: Shell, workdir: str) -> None:
     if login.run("module is-avail mpitest").returncode != 0:
         pytest.skip("the mpitest module is not installed in this image")
     script = ("#!/bin/bash\n#SBATCH --partition=devel\n#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=48\n"
