@@ -12,6 +12,7 @@ import sys
 
 from orchestrator.commands._common import Exit, error, getopt, out, run, split_list
 from orchestrator.lazylog import get_logger
+from orchestrator.scheduler.protocol import is_constant
 from orchestrator.slurm.fmtspec import (
     Column,
     Spec,
@@ -880,7 +881,7 @@ def _show(p: Params, cluster: str | None, cluster_column: bool) -> bool:
         return _show_steps(p, cluster)
     prefix, specs, columns = build_format(p, cluster_column)
     fields = needed_fields(specs, columns, p)
-    body: dict[str, Any] = {"fields": fields}
+    body: dict[str, Any] = {"fields": fields, "columnar": True}
     if p.jobs:
         body["job_ids"] = sorted({j for j, _t in p.jobs})
     if p.users is not None and len(p.users) == 1 and not p.jobs:
@@ -893,13 +894,22 @@ def _show(p: Params, cluster: str | None, cluster_column: bool) -> bool:
         return True
     Ctx.now = float(reply.get("now") or 0) or __import__("time").time()
     names = reply.get("fields") or fields
-    raw_rows = reply.get("rows") or []
-    fast = _fast_lines(p, prefix, specs, columns, names, raw_rows)
+    if "columns" in reply:
+        from orchestrator.scheduler.protocol import unpack_columns
+
+        n = int(reply.get("count") or 0)
+        col_list = unpack_columns(reply["columns"], n)
+    else:  # a controller that answers in rows
+        raw_rows = reply.get("rows") or []
+        n = len(raw_rows)
+        col_list = list(zip(*raw_rows, strict=True)) if n else [()] * len(names)
+    cols: dict[str, Any] = dict(zip(names, col_list, strict=True))
+    fast = _fast_lines(p, prefix, specs, columns, cols, n)
     if fast is not None:
         if fast:
             out("\n".join(fast) + "\n")
         return False
-    rows = [dict(zip(names, row)) for row in raw_rows]  # noqa: B905 - hot loop
+    rows = [dict(zip(names, row)) for row in zip(*col_list)]  # noqa: B905 - hot loop
     rows = filter_jobs(rows, p)
     rows = combine_pending_arrays(rows, p.array_unique)
     rows = sort_jobs(rows, p.sort)
@@ -997,9 +1007,14 @@ def _vec_for(key: str, col: Column) -> Callable[[dict[str, Any], list[int]], lis
     return None
 
 
-def _fast_lines(p: Params, prefix: str, specs: list[Spec], columns: dict[str, Column], names: list[str],
-                raw_rows: list[list[Any]]) -> list[str] | None:
-    """The lines to print, or None when this request needs the general (per-row) path."""
+def _fast_lines(p: Params, prefix: str, specs: list[Spec], columns: dict[str, Column], cols: dict[str, Any],
+                n: int) -> list[str] | None:
+    """The lines to print, or None when this request needs the general (per-row) path.
+
+    ``cols`` maps each field to its ``n`` values. A column whose inputs are the same in every
+    row (the partition, state, user and reason of a long pending queue) is formatted once and
+    baked into the line template, so only the varying columns cost anything per row.
+    """
     if p.sort is not None or p.array or p.nodes is not None or p.qos or p.accounts:
         return None
     if p.jobs and any(t is not None for _j, t in p.jobs):
@@ -1014,8 +1029,6 @@ def _fast_lines(p: Params, prefix: str, specs: list[Spec], columns: dict[str, Co
         if vec is None:
             return None
         vecs.append(vec)
-    n = len(raw_rows)
-    cols: dict[str, Any] = dict(zip(names, zip(*raw_rows, strict=True) if n else [()] * len(names), strict=True))
     if "end_time" not in cols:
         cols["end_time"] = (0,) * n
     state = cols["state"]
@@ -1042,15 +1055,42 @@ def _fast_lines(p: Params, prefix: str, specs: list[Spec], columns: dict[str, Co
         parts = set(p.partitions)
         part = cols["partition"]
         idx = [i for i in idx if set((part[i] or "").split(",")) & parts]
+    same: dict[str, bool] = {}
+
+    def constant(field: str) -> bool:
+        if field not in same:
+            same[field] = is_constant(cols[field])
+        return same[field]
+
     # default sort: partition, compact state, priority descending (stable on the controller's order)
     part, prio = cols["partition"], cols["priority"]
-    keyed = sorted((part[i] or "", COMPACT.get(state[i], ""), -(prio[i] or 0), k, i) for k, i in enumerate(idx))
-    idx = [t[4] for t in keyed]
-    template, _funcs, _hdr = compile_format(prefix, specs, columns)
-    values = [vec(cols, idx) for vec in vecs if vec is not None]
+    if constant("partition") and constant("state"):
+        if not constant("priority"):
+            neg = [-(v or 0) for v in prio]
+            idx.sort(key=neg.__getitem__)
+    else:
+        keyed = sorted((part[i] or "", COMPACT.get(state[i], ""), -(prio[i] or 0), k, i)
+                       for k, i in enumerate(idx))
+        idx = [t[4] for t in keyed]
     lines = [] if p.noheader else [_header(prefix, specs, columns)]
-    if values:
-        lines.extend(template % row for row in zip(*values, strict=True))
+    if not idx:
+        return lines
+    pieces = [compile_format(prefix, [], columns)[0]]
+    varying: list[list[Any]] = []
+    for s, vec in zip(specs, vecs, strict=True):
+        piece = compile_format("", [s], columns)[0]
+        if vec is not None:
+            col = columns[s.key]
+            if all(constant(f) for f in col.needs) and (not col.field or constant(col.field)):
+                piece = (piece % (vec(cols, idx[:1])[0],)).replace("%", "%%")
+            else:
+                varying.append(vec(cols, idx))
+        pieces.append(piece)
+    template = "".join(pieces)
+    if len(varying) == 1:
+        lines.extend([template % (v,) for v in varying[0]])
+    elif varying:
+        lines.extend([template % row for row in zip(*varying, strict=True)])
     else:
         lines.extend([template.replace("%%", "%")] * len(idx))
     return lines

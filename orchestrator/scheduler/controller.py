@@ -22,7 +22,7 @@ from orchestrator.cluster.config import ClusterSpec, Config, PartitionSpec
 from orchestrator.scheduler import jobenv, policy
 from orchestrator.scheduler.errors import MESSAGES, SlurmError
 from orchestrator.scheduler.job import RECORD_FIELDS, Job, Step
-from orchestrator.scheduler.protocol import RpcError
+from orchestrator.scheduler.protocol import RpcError, pack_columns
 from orchestrator.scheduler.resources import NodeState, fit, parse_gres_request, validate_constraint
 from orchestrator.scheduler.server import Request, RpcServer, call_async
 from orchestrator.scheduler.store import Store, job_from_record
@@ -789,6 +789,9 @@ class Controller:
                 row = [getattr(j, f) for f in fields]
                 row[at] = [st.record() for st in j.steps]
                 rows.append(row)
+        elif body.get("columnar"):  # squeue: a column per field, shared values sent once
+            columns = pack_columns([list(map(operator.attrgetter(f), selected)) for f in fields])
+            return {"fields": fields, "columns": columns, "count": len(selected), "now": time.time()}
         else:
             get = operator.attrgetter(*fields)
             rows = [get(j) for j in selected] if len(fields) > 1 else [[get(j)] for j in selected]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from orchestrator.scheduler.job import RECORD_FIELDS, Job, Step
-from orchestrator.scheduler.protocol import RpcError
+from orchestrator.scheduler.protocol import RpcError, pack_columns
 
 
 class FakeConfig:
@@ -77,6 +77,9 @@ class FakeSlurm:
             users = body.get("users")
             if users:
                 sel = [j for j in sel if str(j["uid"]) in users or j["user"] in users]
+            if body.get("columnar") and "steps" not in fields:
+                columns = pack_columns([[j.get(f) for j in sel] for f in fields])
+                return {"fields": fields, "columns": columns, "count": len(sel), "now": self.now}
             return {"fields": fields, "rows": [[j.get(f) for f in fields] for j in sel], "now": self.now}
 
         def acct(body: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,26 @@ def test_columnar_fast_path_matches_the_general_path(queue: FakeSlurm, args: lis
     assert fast[1].count("\n") > 1
 
 
+@pytest.mark.parametrize("args", [[], ["-l"], ["-o", "%.18i %.9P %j %u %.2t %.10M %.6D %R %l %T %Q"],
+                                  ["-O", "JobID:6 ,Name:5 ,Reason"]])
+def test_shared_values_print_as_every_row_does(slurm: FakeSlurm, args: list[str]) -> None:
+    """A long uniform queue takes the columnar path with its constant columns baked into the line
+    template; names with % and cut columns must still print exactly as the general path prints them."""
+    slurm.jobs = [job(i, name="50%done %s", reason="JobHeldUser", hold="user", priority=100 - i % 3)
+                  for i in range(10, 20)]
+    slurm.serve_jobs()
+    fast = run("squeue", *args)
+    general = run("squeue", *args, "-S", "P,t,-p")
+    skip = 1 if "-l" in args else 0
+    assert fast[1].splitlines()[skip:] == general[1].splitlines()[skip:]
+    assert (fast[0], fast[2]) == (general[0], general[2]) == (0, "")
+    assert fast[1].count("50%") == 10 and fast[1].count("\n") == 11 + skip
+    # priority descending, then the controller's order: 12 15 18 (100), 10 13 16 19 (99), 11 14 17 (98)
+    ids = [line.split()[0] for line in fast[1].splitlines()[1 + skip:]]
+    assert ids == ["12", "15", "18", "10", "13", "16", "19", "11", "14", "17"]
+    assert slurm.ops("jobs")[0]["columnar"] is True
+
+
 def test_long_format_has_a_date_line(queue: FakeSlurm) -> None:
     _rc, out, _ = run("squeue", "-l", "-j", "2")
     lines = out.splitlines()

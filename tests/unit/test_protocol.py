@@ -74,3 +74,16 @@ def test_commands_start_without_heavy_modules() -> None:
     heavy = {"json", "re", "enum", "socket", "selectors", "typing", "collections", "datetime", "importlib",
              "dataclasses", "logging", "encodings.idna"}
     assert loaded & heavy == set()
+
+
+def test_columns_travel_packed_only_when_every_value_is_the_same() -> None:
+    from orchestrator.scheduler.protocol import pack_columns, unpack_columns
+
+    columns: list[list[Any]] = [[1, 2, 3], ["PENDING"] * 3, [None] * 3, [0, 0.0, False], [0.0] * 3, [1, True, 1],
+                                [[1], [1], [1]]]
+    packed = pack_columns(columns)
+    assert packed == [[1, 2, 3], {"all": "PENDING"}, {"all": None}, [0, 0.0, False], {"all": 0.0}, [1, True, 1],
+                      {"all": [1]}]
+    back = loads(dumps(packed))
+    assert [list(c) for c in unpack_columns(back, 3)] == columns
+    assert pack_columns([[], []]) == [[], []] and unpack_columns([[], []], 0) == [[], []]
