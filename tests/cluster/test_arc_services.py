@@ -109,6 +109,31 @@ def test_drained_project_holds_the_next_job_until_topped_up_and_released(carol: 
     assert "cluster test: drain" in listing and "cluster test: restore" in listing
 
 
+def test_array_tasks_each_reserve_and_those_the_balance_cannot_cover_are_held(carol: Shell) -> None:
+    start = balance(carol, "bio-proj")
+    keep = 1500  # two 10-minute 1-CPU tasks (600 credits each) fit, a third does not
+    drained = f"{(start - keep) / 3600!r}"
+    credits_cli("add", "bio-proj", f"-{drained}", "--note", "cluster test: array")
+    array = 0
+    try:
+        assert balance(carol, "bio-proj") == keep
+        array = carol.submit("#!/bin/bash\nsleep 60\n", "-a", "0-3", "-t", "10")
+        want = [["PENDING", "JobHeldUser"]] * 2 + [["RUNNING", "None"]] * 2
+        deadline = time.monotonic() + 60
+        while True:
+            out = carol.ok(f"squeue -h -r -j {array} -o '%i %T %r'")
+            rows = sorted(line.split()[1:] for line in out.splitlines())
+            if rows == want or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert rows == want, out
+        assert balance(carol, "bio-proj") == keep - 1200  # never below zero
+    finally:
+        if array:
+            carol.run(f"scancel {array}")
+        credits_cli("add", "bio-proj", drained, "--note", "cluster test: array restore")
+
+
 # --------------------------------------------------------------------------- quotas
 
 
