@@ -22,6 +22,7 @@ from orchestrator.cluster.config import ClusterSpec, Config, PartitionSpec
 from orchestrator.scheduler import jobenv, policy
 from orchestrator.scheduler.errors import MESSAGES, SlurmError
 from orchestrator.scheduler.job import RECORD_FIELDS, Job, Step
+from orchestrator.scheduler.plugins import Plugin
 from orchestrator.scheduler.protocol import RpcError, pack_columns
 from orchestrator.scheduler.resources import NodeState, fit, parse_gres_request, validate_constraint
 from orchestrator.scheduler.server import Request, RpcServer, call_async
@@ -45,33 +46,6 @@ USER_SETTABLE = frozenset({
     "open_mode", "signal", "mail_type", "mail_user", "batch", "work_dir", "command", "std_out", "std_err",
     "std_in", "submit_host", "begin_time",
 })
-
-
-class Plugin:
-    """A service layered on the controller. Subclasses override what they need."""
-
-    def handlers(self) -> dict[str, Any]:
-        return {}
-
-    def eligibility(self, job: Job) -> str | None:
-        """A pending reason that keeps the job from starting, or None."""
-        return None
-
-    def on_submit(self, job: Job) -> None:
-        """A job is about to be accepted (or tested); raise SlurmError to refuse it."""
-
-    def on_start(self, job: Job) -> None:
-        """The job was just allocated (state RUNNING, start_time set)."""
-
-    def on_update(self, job: Job) -> None:
-        """``scontrol update`` changed the job (a running job's time limit, say)."""
-
-    def on_end(self, job: Job) -> None:
-        """A run of the job ended (finished, or requeued); its end_time and steps are set."""
-
-    async def launch(self, job: Job, tasks: dict[str, int]) -> bool:
-        """The job is starting on its nodes; True when the plugin started it (no batch script to run)."""
-        return False
 
 
 class Settings:

@@ -1,16 +1,48 @@
 """The services the controller runs on top of its queue, in the order their hooks are called.
 
-Each entry takes the Controller and returns a ``controller.Plugin``. Adding a
-service means adding one line here, not editing the controller.
+Each entry takes the Controller and returns a ``Plugin``. Adding a service means
+adding one line here, not editing the controller. ``Plugin`` lives here rather
+than in controller.py so that the node daemon, which imports the step service's
+module, does not load the controller, its store and SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.scheduler.controller import Controller, Plugin
+    from collections.abc import Callable
+
+    from orchestrator.scheduler.controller import Controller
+    from orchestrator.scheduler.job import Job
+
+
+class Plugin:
+    """A service layered on the controller. Subclasses override what they need."""
+
+    def handlers(self) -> dict[str, Any]:
+        return {}
+
+    def eligibility(self, job: Job) -> str | None:
+        """A pending reason that keeps the job from starting, or None."""
+        return None
+
+    def on_submit(self, job: Job) -> None:
+        """A job is about to be accepted (or tested); raise SlurmError to refuse it."""
+
+    def on_start(self, job: Job) -> None:
+        """The job was just allocated (state RUNNING, start_time set)."""
+
+    def on_update(self, job: Job) -> None:
+        """``scontrol update`` changed the job (a running job's time limit, say)."""
+
+    def on_end(self, job: Job) -> None:
+        """A run of the job ended (finished, or requeued); its end_time and steps are set."""
+
+    async def launch(self, job: Job, tasks: dict[str, int]) -> bool:
+        """The job is starting on its nodes; True when the plugin started it (no batch script to run)."""
+        return False
+
 
 PLUGINS: list[Callable[[Controller], Plugin]] = []
 

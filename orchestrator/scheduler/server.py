@@ -8,10 +8,12 @@ carries on. Handlers see only the uid and gid munge vouched for.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import struct
+
+# hmac's own constant-time comparison: importing hmac loads OpenSSL (~4 MB of each daemon's RSS)
+from _operator import _compare_digest as compare_digest
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +139,7 @@ class RpcServer:
                                      f"Protocol authentication error ({exc})"))
             await writer.drain()
             return False
-        if not hmac.compare_digest(ident.payload, body_digest(op, raw)):
+        if not compare_digest(ident.payload, body_digest(op, raw)):
             log.warning("credential from %s does not match its request (%s)", peer, op)
             writer.write(reply_error("SLURM_PROTOCOL_AUTHENTICATION_ERROR", "Protocol authentication error"))
             await writer.drain()

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.scheduler import jobenv
-from orchestrator.scheduler.controller import Plugin
 from orchestrator.scheduler.errors import SlurmError
 from orchestrator.scheduler.job import Job, Step
+from orchestrator.scheduler.plugins import Plugin
 from orchestrator.scheduler.protocol import VERSION, ProtocolError, RpcError, encode_frame
 from orchestrator.scheduler.server import Request, call_async, read_frame_async, reply_ok
 from orchestrator.slurm.hostlist import HostlistError, compress, expand
