@@ -891,6 +891,14 @@ class Controller:
                 except ArraySpecError:
                     out.append((s, []))
                     continue
+                meta = self.jobs.get(int(base))
+                if meta is not None and meta.state == "PENDING" and meta.array_task_id is None \
+                        and meta.array_task_str:
+                    rest = parse_ranges(meta.array_task_str)
+                    if set(rest) <= set(tasks):  # all its pending tasks: the array record as a whole, as
+                        out.append((s, [meta]))  # slurmctld does (no per-task records for 10,000 tasks)
+                        left = set(rest)
+                        tasks = [t for t in tasks if t not in left]
                 for t in tasks:
                     out.append((f"{base}_{t}", self._task_jobs(int(base), t)))
             elif task:

@@ -49,6 +49,14 @@ def test_array_cancel_one_task_and_a_range(local):
     assert _squeue(local, "-j", str(job)) == []
 
 
+def test_cancelling_all_pending_tasks_of_an_array_cancels_its_one_record(local):
+    job = local.submit("#!/bin/bash\nsleep 60\n", "-a", "0-499", "--hold", user=USER)
+    assert local.run(["scancel", "-u", USER], user=USER).returncode == 0  # scancel names it {job}_[0-499]
+    assert _squeue(local, "-j", str(job)) == []
+    recs = local.cluster.call("acct", {"job_ids": [job]})["jobs"]
+    assert [(r["job_id"], r["array_task_str"], r["state"]) for r in recs] == [(job, "0-499", "CANCELLED")]
+
+
 def test_invalid_array_is_refused(local):
     r = local.run(["sbatch", "-a", "0-5000", "--wrap", "true"], user=USER)
     assert r.returncode == 1
