@@ -436,11 +436,14 @@ class Controller:
         node.cpu_load = float(body.get("cpu_load", 0.0))
         node.free_mem = int(body.get("free_mem", 0))
         kill: list[int] = []
+        limits: dict[str, int] = {}  # the node enforces them; `scontrol update` may have moved one
         for item in body.get("running", []):
             job = self.jobs.get(int(item["job_id"]))
             if job is None or job.state not in ("RUNNING", "COMPLETING") or node.name not in job.cpus_per_node \
                     or int(item.get("restart_count", 0)) != job.restart_count:
                 kill.append(int(item["job_id"]))
+            else:
+                limits[str(job.job_id)] = job.time_limit
         reported = {int(i["job_id"]) for i in body.get("running", [])} | {int(i) for i in body.get("results", [])}
         for job in [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")
                     and node.name in j.cpus_per_node and j.batch_host == node.name]:
@@ -453,7 +456,7 @@ class Controller:
                 node.down = False
                 node.reason = ""
             self.schedule_soon()
-        return {"kill": kill}
+        return {"kill": kill, "limits": limits}
 
     async def op_node_register(self, req: Request) -> dict[str, Any]:
         self._require_root(req)

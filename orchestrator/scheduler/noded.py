@@ -87,6 +87,7 @@ class RunningJob:
     max_rss_kb: int = 0
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     step_sids: set[int] = field(default_factory=set)
+    limit_start: float = 0.0  # the job's start time, from which its time limit counts
 
 
 class NodeDaemon:
@@ -185,6 +186,7 @@ class NodeDaemon:
                     if rj is not None:
                         log.info("controller does not know job %s as running here: killing it", job_id)
                         self._begin_kill(rj, "CANCELLED", None, note=False)
+                self._apply_limits(reply.get("limits") or {})
             except (TimeoutError, OSError, RpcError) as exc:
                 if not first:
                     log.warning("heartbeat to controller failed: %s", exc)
@@ -282,7 +284,7 @@ class NodeDaemon:
                         user=job["user"], pid=popen.pid, start=now, deadline=deadline, std_out=std_out,
                         std_err=std_err, tmpdir=tmpdir, scratch=scratch, mem_limit_kb=mem_mb * 1024,
                         kill_wait=self.kill_wait, early_signal=sig, early_secs=secs, early_batch=batch_only,
-                        popen=popen)
+                        popen=popen, limit_start=float(job.get("start_time") or now))
         self.jobs[job_id] = rj
         self._save_state(rj)
         threading.Thread(target=self._wait_child, args=(rj,), daemon=True, name=f"wait-{job_id}").start()
@@ -362,6 +364,17 @@ class NodeDaemon:
         tmp.write_text(json.dumps(result))
         os.replace(tmp, path)
         log.info("job %d ended: %s exit %d:%d", rj.job_id, state, exit_code, sig)
+
+    def _apply_limits(self, limits: dict[str, int]) -> None:
+        """Time limits as the controller has them now (``scontrol update TimeLimit=`` on a running job)."""
+        for key, minutes in limits.items():
+            rj = self.jobs.get(int(key))
+            if rj is None or rj.end_reason:
+                continue
+            deadline = rj.limit_start + int(minutes) * 60 if int(minutes) >= 0 else 0.0
+            if deadline != rj.deadline:
+                log.info("job %d: time limit now %s min", rj.job_id, minutes)
+                rj.deadline = deadline
 
     async def op_kill(self, req: Request) -> dict[str, Any]:
         """End a job: CANCELLED (scancel), REQUEUED, NODE_FAIL or TIMEOUT, with Slurm's notice in its stderr."""

@@ -128,6 +128,20 @@ def test_timeout_with_early_signal(local):
     assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text and "DUE TO TIME LIMIT ***" in text
 
 
+@pytest.mark.slow
+def test_lowering_a_running_jobs_time_limit_ends_it_at_the_new_limit(local):
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\nsleep 300\n", "-t", "10", user=USER, cwd=wd)
+    local.wait(job, states=("RUNNING",), timeout=30)
+    r = local.run(["scontrol", "update", f"JobId={job}", "TimeLimit=1"], user=USER)
+    assert r.returncode == 0, r.stderr
+    info = local.wait(job, timeout=100)  # the node learns the new limit at its next heartbeat
+    assert info["state"] == "TIMEOUT"
+    assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in (wd / f"slurm-{job}.out").read_text()
+    r = local.run(["scontrol", "update", f"JobId={job}", "TimeLimit=20"], user=USER)
+    assert r.returncode != 0  # a user may lower a limit but not raise it (nor touch an ended job)
+
+
 def test_garbage_on_the_wire_is_refused_and_daemon_survives(local):
     import json
     import socket
