@@ -1112,13 +1112,152 @@ def _header(prefix: str, specs: list[Spec], columns: dict[str, Column]) -> str:
     return "".join(parts)
 
 
-def _show_steps(p: Params, cluster: str | None) -> bool:
-    from orchestrator.commands import _common
+# ------------------------------------------------------------------------------------------------
+# Job steps (-s): their own format letters and -O names, as squeue's step printers define them
+
+
+_STEP_BATCH = 0xFFFFFFFB  # SLURM_BATCH_SCRIPT and SLURM_EXTERN_CONT: sorted after numbered steps
+_STEP_EXTERN = 0xFFFFFFFC
+
+
+def _step_id(s: dict[str, Any]) -> str:
+    """``12.0``, ``12.batch``, or ``7_3.0`` for a step of an array task."""
+    if s["array_job_id"]:
+        return f"{s['array_job_id']}_{s['array_task_id']}.{s['step_id']}"
+    return f"{s['job_id']}.{s['step_id']}"
+
+
+def _step_sort_key(s: dict[str, Any]) -> tuple[str, int, int]:
+    sid = str(s["step_id"])
+    num = int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
+    return (s["partition"] or "", s["job_id"], num)
+
+
+def _sv(key: str, null: bool = False) -> Callable[[dict[str, Any]], str]:
+    def get(s: dict[str, Any]) -> str:
+        v = s.get(key)
+        return "(null)" if null and v in (None, "") else "" if v is None else str(v)
+    return get
+
+
+_NULL = _const("(null)")  # step fields minihpc does not track print as Slurm prints their NULL
+
+STEP_COLUMNS: dict[str, Column] = {
+    "A": Column("TASKS", _sv("num_tasks")),
+    "b": Column("TRES_PER_JOB", _NULL),  # sic: Slurm 22.05's header for the vestigial %b
+    "i": Column("STEPID", _step_id),
+    "j": Column("NAME", _sv("name")),
+    "l": Column("TIME_LIMIT", _const("UNLIMITED")),  # steps get no limit of their own unless srun -t
+    "M": Column("TIME", lambda s: _secs(s["used"]), False),
+    "N": Column("NODELIST", _sv("nodes"), False),
+    "P": Column("PARTITION", _sv("partition")),
+    "S": Column("START_TIME", lambda s: _time(s.get("start_time"))),
+    "U": Column("UID", _sv("uid")),
+    "u": Column("USER", _sv("user")),
+}
+STEP_LONG: dict[str, Column] = {
+    "cluster": Column("CLUSTER", _sv("cluster")),
+    "container": Column("CONTAINER", _NULL),
+    "numtasks": STEP_COLUMNS["A"],
+    "gres": STEP_COLUMNS["b"],
+    "stepid": STEP_COLUMNS["i"],
+    "stepname": STEP_COLUMNS["j"],
+    "timelimit": STEP_COLUMNS["l"],
+    "timeused": STEP_COLUMNS["M"],
+    "nodes": STEP_COLUMNS["N"],
+    "partition": STEP_COLUMNS["P"],
+    "starttime": STEP_COLUMNS["S"],
+    "userid": STEP_COLUMNS["U"],
+    "username": STEP_COLUMNS["u"],
+    "arrayjobid": Column("ARRAY_JOB_ID", _sv("array_job_id")),
+    "arraytaskid": Column("ARRAY_TASK_ID",
+                          lambda s: "N/A" if s["array_task_id"] is None else str(s["array_task_id"])),
+    "jobid": Column("JOB_ID", _sv("job_id")),
+    "network": Column("NETWORK", _NULL),
+    "numcpus": Column("NUM_CPUS", _sv("cpus")),
+    "cpufreq": Column("CPU_FREQ", _const("Unknown-Unknown:Unknown")),
+    "resvports": Column("RESERVED_PORTS", _NULL),
+    "stepstate": Column("STATE", _sv("state")),
+    "cpus-per-tres": Column("CPUS_PER_TRES", _NULL),
+    "mem-per-tres": Column("MEM_PER_TRES", _NULL),
+    "tres-bind": Column("TRES_BIND", _NULL),
+    "tres-freq": Column("TRES_FREQ", _NULL),
+    "tres-per-job": Column("TRES_PER_STEP", _NULL),
+    "tres-per-step": Column("TRES_PER_STEP", _NULL),
+    "tres-per-node": STEP_COLUMNS["b"],
+    "tres-per-socket": Column("TRES_PER_SOCKET", _NULL),
+    "tres-per-task": Column("TRES_PER_TASK", _NULL),
+}
+
+
+def _step_long_column(name: str) -> Column | None:
+    key = name.lower()
+    if key.startswith("numtask"):
+        key = "numtasks"
+    elif key.startswith("container"):
+        key = "container"
+    return STEP_LONG.get(key)
+
+
+def build_step_format(p: Params) -> tuple[str, list[Spec], dict[str, Column]]:
+    """The step view's specs (``-o``/``-O``, else Slurm's step default; ``-l`` does not apply)."""
+    columns: dict[str, Column] = dict(STEP_COLUMNS)
+    if p.format is None and p.format_long is not None:
+        resolved: list[Spec] = []
+        for s in parse_long_format(p.format_long):
+            col = _step_long_column(s.key)
+            if col is None:
+                error(PROG, f"Invalid job step format specification: {s.key}")
+                resolved.append(Spec("?invalid", 0, False, "", s.suffix))
+                continue
+            key = "~" + s.key.lower()
+            columns[key] = col
+            resolved.append(Spec(key, s.width, s.right, s.suffix))
+        return "", resolved, columns
+    fmt = p.format if p.format is not None else STEP_FORMAT
+    format_all = fmt.lower() == "%all"
+    if format_all:
+        from orchestrator.slurm.fmtspec import expand_all
+
+        fmt = expand_all()
+    prefix, specs = parse_format(fmt)
+    resolved = []
+    for s in specs:
+        if s.key in columns:
+            resolved.append(s)
+        elif not format_all:
+            raw = "%" + ("." if s.right else "") + (str(s.width) if s.width else "") + s.key + s.suffix
+            error(PROG, f"Invalid job step format specification: {s.key}")
+            resolved.append(Spec("?invalid", 0, False, "", raw))
+    return prefix, resolved, columns
+
+
+def _step_header(prefix: str, specs: list[Spec], columns: dict[str, Column]) -> str:
     from orchestrator.slurm.fmtspec import print_str
 
+    parts = [prefix]
+    for s in specs:
+        col = columns.get(s.key)
+        if col is None:
+            parts.append(s.literal if s.literal is not None else s.suffix)
+            continue
+        if col.header == "NODELIST":  # Slurm prints these two headers uncut / left-justified
+            parts.append(print_str(col.header, s.width, s.right, False) + s.suffix)
+        elif col.header == "START_TIME":
+            parts.append(print_str(col.header, s.width, False, True) + s.suffix)
+        else:
+            parts.append(print_str(col.header, s.width, s.right, True) + s.suffix)
+    return "".join(parts)
+
+
+def _show_steps(p: Params, cluster: str | None) -> bool:
+    from orchestrator.commands import _common
+    from orchestrator.slurm.fmtspec import render
+
+    prefix, specs, columns = build_step_format(p)
     RpcError = _common.rpc_error_type()
     body: dict[str, Any] = {"fields": ["job_id", "name", "partition", "user", "uid", "state", "steps",
-                                       "array_job_id", "array_task_id"], "steps": True}
+                                       "array_job_id", "array_task_id", "cluster"], "steps": True}
     try:
         reply = _common.make_client(cluster).call("jobs", body)
     except RpcError as exc:
@@ -1126,11 +1265,7 @@ def _show_steps(p: Params, cluster: str | None) -> bool:
         return True
     Ctx.now = float(reply.get("now") or 0) or __import__("time").time()
     names = reply.get("fields") or []
-    widths = [(15, True, "STEPID"), (8, True, "NAME"), (9, True, "PARTITION"), (8, True, "USER"),
-              (9, True, "TIME"), (0, False, "NODELIST")]
-    lines = []
-    if not p.noheader:
-        lines.append(" ".join(print_str(h, w, r, True) for w, r, h in widths))
+    steps: list[dict[str, Any]] = []
     for row in reply.get("rows") or []:
         r = dict(zip(names, row, strict=False))
         if p.users is not None and r.get("uid") not in p.users:
@@ -1141,10 +1276,14 @@ def _show_steps(p: Params, cluster: str | None) -> bool:
             sid = st.get("step_id")
             if sid == "extern":
                 continue
-            used = max(0.0, Ctx.now - (st.get("start_time") or Ctx.now))
-            vals = [f"{r['job_id']}.{sid}", st.get("name") or r.get("name") or "", r.get("partition") or "",
-                    r.get("user") or "", format_duration(used), st.get("nodes") or ""]
-            lines.append(" ".join(print_str(str(v), w, rj, k != 4) for k, ((w, rj, _h), v)
-                                  in enumerate(zip(widths, vals, strict=True))))
+            steps.append({
+                **st, "name": st.get("name") or r.get("name") or "", "partition": r.get("partition") or "",
+                "user": r.get("user") or "", "uid": r.get("uid"), "cluster": r.get("cluster") or "",
+                "array_job_id": r.get("array_job_id") or 0, "array_task_id": r.get("array_task_id"),
+                "used": max(0.0, Ctx.now - (st.get("start_time") or Ctx.now))})
+    steps.sort(key=_step_sort_key)  # Slurm's step sort, "P,i": partition, then job and step id
+    template, funcs, _hdr = compile_format(prefix, specs, columns)
+    lines = [] if p.noheader else [_step_header(prefix, specs, columns)]
+    lines.extend(render(template, funcs, steps))
     out("\n".join(lines) + ("\n" if lines else ""))
     return False

@@ -188,3 +188,62 @@ def test_ten_thousand_pending_jobs_format_fast(slurm: FakeSlurm) -> None:
         best = min(best, time.perf_counter() - t0)
     assert rc == 0 and out.count("\n") == 10001
     assert best < 0.2, f"squeue formatting of 10,000 jobs took {best * 1000:.0f} ms"
+
+
+@pytest.fixture
+def stepq(slurm: FakeSlurm) -> FakeSlurm:
+    now = slurm.now
+    run_ = {"state": "RUNNING", "start_time": now - 65, "nodes": "vm", "num_nodes": 1}
+    slurm.jobs = [
+        job(2, name="runner", state="RUNNING", start_time=now - 70, nodes="vm", steps=[
+            dict(run_, step_id="batch", name="batch", num_tasks=1, cpus=1),
+            dict(run_, step_id="extern", name="extern", num_tasks=1, cpus=1),
+            dict(run_, step_id="0", name="hostname", num_tasks=4, cpus=4, start_time=now - 3725),
+            dict(run_, step_id="1", name="done", state="COMPLETED")]),
+        job(11, name="task", state="RUNNING", start_time=now - 70, nodes="vm", array_job_id=10, array_task_id=3,
+            steps=[dict(run_, step_id="0", name="", num_tasks=2, cpus=2)]),
+        job(12, name="bobs", user="bob", uid=1002, partition="devel", state="RUNNING", start_time=now - 70,
+            nodes="vm", steps=[dict(run_, step_id="1", name="mpi", num_tasks=96, cpus=96, nodes="vm[1-2]")]),
+        job(13, name="waiting", reason="Priority"),
+    ]
+    slurm.serve_jobs()
+    return slurm
+
+
+def test_steps_default_format_and_order(stepq: FakeSlurm) -> None:
+    rc, out, err = run("squeue", "-s")
+    assert (rc, err) == (0, "")
+    assert out == (
+        "         STEPID     NAME PARTITION     USER      TIME NODELIST\n"
+        "           12.1      mpi     devel      bob      1:05 vm[1-2]\n"
+        "            2.0 hostname     short    alice   1:02:05 vm\n"
+        "        2.batch    batch     short    alice      1:05 vm\n"
+        "         10_3.0     task     short    alice      1:05 vm\n")
+    assert run("squeue", "-s", "-h", "-u", "bob")[1] == "           12.1      mpi     devel      bob      1:05 vm[1-2]\n"
+
+
+def test_steps_honour_format_and_Format(stepq: FakeSlurm) -> None:
+    rc, out, err = run("squeue", "-s", "-h", "-u", "alice", "-o", "%i|%A|%j|%P|%u|%U|%l|%N|%.3M")
+    assert (rc, err) == (0, "")
+    assert out.splitlines() == ["2.0|4|hostname|short|alice|1001|UNLIMITED|vm|1:02:05",
+                                "2.batch|1|batch|short|alice|1001|UNLIMITED|vm|1:05",
+                                "10_3.0|2|task|short|alice|1001|UNLIMITED|vm|1:05"]
+    _, out, _ = run("squeue", "--steps", "-u", "bob", "--format=%10i %5j%4N %.12S %b")
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(int(stepq.now - 65)))
+    # left-justified fields are always cut (even NODELIST); START_TIME's header is never right-justified
+    assert out == ("STEPID     NAME NODE START_TIME   TRES_PER_JOB\n"
+                   f"12.1       mpi  vm[1 {start[:12]} (null)\n")
+    _, out, _ = run("squeue", "-s", "-u", "bob", "-O", "StepId:8,NumTasks:.6,ArrayTaskId:6,JobId:.7 ,StepState")
+    assert out == ("STEPID   TASKSARRAY_ JOB_ID STATE               \n"
+                   "12.1        96N/A        12 RUNNING             \n")
+
+
+def test_steps_invalid_format_fields(stepq: FakeSlurm) -> None:
+    rc, out, err = run("squeue", "-s", "-h", "-u", "bob", "-o", "%i %T %Q")
+    assert rc == 0
+    assert err == ("squeue: error: Invalid job step format specification: T\n"
+                   "squeue: error: Invalid job step format specification: Q\n")
+    assert out == "12.1 %T %Q\n"
+    rc, out, err = run("squeue", "-s", "-h", "-u", "bob", "-O", "stepid:6,reason:4")
+    assert (rc, err) == (0, "squeue: error: Invalid job step format specification: reason\n")
+    assert out == "12.1  \n"
