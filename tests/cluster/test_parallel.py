@@ -122,3 +122,42 @@ def test_mpihello_96_ranks_on_two_nodes(login: Shell, workdir: str) -> None:
     step_node = next(ln.split("|")[3] for ln in steps.splitlines() if ln.startswith(f"{job}.0|"))
     assert {step_node, batch_node} == first | second, (steps, batch_node)
     print(f"96-rank mpihello: submit to COMPLETED in {elapsed:.1f} s")
+
+
+def test_killing_a_node_mid_run_ends_the_job_as_node_fail(login: Shell, workdir: str) -> None:
+    """The container of two jobs' second node is killed and comes back. The job submitted with
+    --no-requeue ends NODE_FAIL; the other is requeued (Slurm's JobRequeue=1), its first run kept
+    in ``sacct -D`` as NODE_FAIL; and the node is usable again."""
+    import docker
+
+    victim = "arc-c004"
+    submit = f"cd ~/{workdir} && sbatch --parsable -N2 -w arc-c[003-004] -t 10 "
+    once = login.ok(submit + "--no-requeue --wrap 'srun sleep 300'").strip().split(";")[0]
+    again = login.ok(submit + "--wrap 'srun sleep 300'").strip().split(";")[0]
+    container = docker.from_env().containers.get(victim)
+    try:
+        deadline = time.monotonic() + 60
+        while login.ok(f"squeue -h -o %T -j {once},{again}").split() != ["RUNNING", "RUNNING"]:
+            assert time.monotonic() < deadline, "the jobs never started"
+            time.sleep(1)
+        time.sleep(2)  # the steps are running on both nodes
+        container.kill()
+        container.start()
+        assert _wait(login, once, 120) == "NODE_FAIL"
+        assert login.ok(f"sacct -j {once} -X -n -P -o State,NodeList").strip() == "NODE_FAIL|arc-c[003-004]"
+        runs = login.ok(f"sacct -D -j {again} -X -n -P -o State").split()
+        assert runs[0] == "NODE_FAIL" and len(runs) == 2, runs
+        assert login.ok(f"scontrol show job {again}").count("Restarts=1") == 1
+    finally:
+        login.run(f"scancel {once} {again}")
+        container.reload()
+        if container.status != "running":
+            container.start()
+    deadline = time.monotonic() + 120
+    state = ""
+    while time.monotonic() < deadline:
+        state = login.ok(f"sinfo -h -n {victim} -o %T").strip()
+        if state == "idle":
+            break
+        time.sleep(2)
+    assert state == "idle", f"{victim} did not come back: {state}"
