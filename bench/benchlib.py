@@ -49,13 +49,15 @@ def local_cluster(config_text: str, prefix: str) -> Iterator[tuple[object, Path]
 
 
 def report(bench: str, mode: str, results: dict[str, float], targets: dict[str, tuple[str, float]],
-           digits: int = 1) -> None:
-    """Write bench/results/<bench>-<mode>.json (with the machine) and print results beside targets."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    record = {"mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-        "interpreter": sys.executable, "loadavg_1m": os.getloadavg()[0]}, "results": results}
-    (RESULTS / f"{bench}-{mode}.json").write_text(json.dumps(record, indent=2) + "\n")
+           digits: int = 1, record: bool = True) -> None:
+    """Write bench/results/<bench>-<mode>.json (with the machine; unless not ``record``, as for a
+    partial run) and print results beside targets."""
+    if record:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        data = {"mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": {
+            "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "interpreter": sys.executable, "loadavg_1m": os.getloadavg()[0]}, "results": results}
+        (RESULTS / f"{bench}-{mode}.json").write_text(json.dumps(data, indent=2) + "\n")
     print(f"{'measure':42} {'value':>10}  target")
     for key, value in results.items():
         op, target = targets.get(key, ("", 0.0))

@@ -36,10 +36,17 @@ clusters:
 """
 
 
-def inner(workdir: str) -> dict[str, float]:
-    """Runs where sbatch/squeue are on PATH; returns the measures."""
+GROUPS = ("sbatch", "running", "submitters", "array", "squeue_array", "squeue_pending")
+"""Measure groups for ``--only`` (each group's measures are independent of the others)."""
+
+
+def inner(workdir: str, only: list[str] | None = None) -> dict[str, float]:
+    """Runs where sbatch/squeue are on PATH; returns the measures (of the ``only`` groups, or all)."""
     import subprocess as sp
     import time as t
+
+    def want(group: str) -> bool:
+        return only is None or group in only
 
     def run(*args: str) -> str:
         return sp.run(list(args), capture_output=True, text=True, check=True, cwd=workdir).stdout
@@ -59,48 +66,54 @@ def inner(workdir: str) -> dict[str, float]:
     # warm up the page cache and the controller
     for _ in range(3):
         run("sbatch", "--hold", "-o", "/dev/null", "--wrap", "true")
-    out["sbatch_latency_ms_median"] = statistics.median(
-        timed("sbatch", "--hold", "-o", "/dev/null", "--wrap", "true") for _ in range(40))
+    if want("sbatch"):
+        out["sbatch_latency_ms_median"] = statistics.median(
+            timed("sbatch", "--hold", "-o", "/dev/null", "--wrap", "true") for _ in range(40))
     cancel_all()
 
     # submit -> RUNNING on idle nodes, from the controller's own timestamps
-    ids = [run("sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 2").strip().split(";")[0]
-           for _ in range(20)]
-    t.sleep(4)
-    lat = []
-    fmt = "%i %V %S"
-    for line in run("squeue", "-h", "-t", "all", "-o", fmt, "-j", ",".join(ids)).splitlines():
-        _, submit, start = line.split()
-        lat.append(_ts(start) - _ts(submit))
-    rec = _acct_latency(run, ids)
-    out["submit_to_running_ms_median"] = statistics.median(rec if rec else lat) * 1000
+    if want("running"):
+        ids = [run("sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 2").strip().split(";")[0]
+               for _ in range(20)]
+        t.sleep(4)
+        lat = []
+        fmt = "%i %V %S"
+        for line in run("squeue", "-h", "-t", "all", "-o", fmt, "-j", ",".join(ids)).splitlines():
+            _, submit, start = line.split()
+            lat.append(_ts(start) - _ts(submit))
+        rec = _acct_latency(run, ids)
+        out["submit_to_running_ms_median"] = statistics.median(rec if rec else lat) * 1000
     # 1000 jobs from 4 parallel submitters, until all completed
-    start = t.perf_counter()
-    script = "for i in $(seq 250); do sbatch -o /dev/null --wrap=true >/dev/null; done"
-    procs = [sp.Popen(["bash", "-c", script], cwd=workdir) for _ in range(4)]
-    for p in procs:
-        p.wait()
-    while run("squeue", "-h", "-o", "%i", "-u", run("id", "-un").strip()).strip():
-        t.sleep(0.1)
-    out["1000_wrap_true_4_submitters_s"] = t.perf_counter() - start
+    if want("submitters"):
+        start = t.perf_counter()
+        script = "for i in $(seq 250); do sbatch -o /dev/null --wrap=true >/dev/null; done"
+        procs = [sp.Popen(["bash", "-c", script], cwd=workdir) for _ in range(4)]
+        for p in procs:
+            p.wait()
+        while run("squeue", "-h", "-o", "%i", "-u", run("id", "-un").strip()).strip():
+            t.sleep(0.1)
+        out["1000_wrap_true_4_submitters_s"] = t.perf_counter() - start
 
     # a 1000-task array of true, submit to all completed
-    start = t.perf_counter()
-    arr = run("sbatch", "--parsable", "-a", "1-1000", "-o", "/dev/null", "--wrap", "true").strip()
-    while run("squeue", "-h", "-o", "%i", "-j", arr.split(";")[0]).strip():
-        t.sleep(0.1)
-    out["array_1000_jobs_per_s"] = 1000 / (t.perf_counter() - start)
-    out["sbatch_array_1000_latency_ms"] = statistics.median(
-        timed("sbatch", "--hold", "-a", "1-1000", "-o", "/dev/null", "--wrap", "true") for _ in range(10))
-    cancel_all()
+    if want("array"):
+        start = t.perf_counter()
+        arr = run("sbatch", "--parsable", "-a", "1-1000", "-o", "/dev/null", "--wrap", "true").strip()
+        while run("squeue", "-h", "-o", "%i", "-j", arr.split(";")[0]).strip():
+            t.sleep(0.1)
+        out["array_1000_jobs_per_s"] = 1000 / (t.perf_counter() - start)
+        out["sbatch_array_1000_latency_ms"] = statistics.median(
+            timed("sbatch", "--hold", "-a", "1-1000", "-o", "/dev/null", "--wrap", "true") for _ in range(10))
+        cancel_all()
 
     # squeue with a 10,000-task pending array
     big = sp.run(["sbatch", "--hold", "-a", "0-9999", "-o", "/dev/null", "--wrap", "true"], capture_output=True,
-                 cwd=workdir)
-    if big.returncode == 0:  # needs MaxArraySize > 10000 (site.max_array_size; the default is Slurm's 1001)
+                 cwd=workdir) if want("squeue_array") else None
+    if big is not None and big.returncode == 0:  # needs MaxArraySize > 10000 (site.max_array_size)
         out["squeue_10000_task_array_ms_median"] = statistics.median(timed("squeue") for _ in range(10))
         cancel_all()
 
+    if not want("squeue_pending"):
+        return out
     # squeue with 10,000 pending jobs (submitted in-process to save time; they are ordinary jobs)
     from orchestrator.scheduler.client import Client
 
@@ -136,14 +149,15 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def local_mode() -> dict[str, float]:
+def local_mode(only: list[str] | None = None) -> dict[str, float]:
     from benchlib import local_cluster
 
     with local_cluster(BENCH_CONFIG, "minihpc-bench-") as (lc, work):
         idle_node = rss_kb(lc.procs["arc-c001"].pid)  # type: ignore[attr-defined]
-        out = inner(str(work))
+        out = inner(str(work), only)
         out["noded_idle_rss_mb"] = idle_node / 1024
-        out["controller_rss_mb_with_10000_jobs"] = rss_kb(lc.procs["controller"].pid) / 1024  # type: ignore[attr-defined]
+        if only is None or "squeue_pending" in only:
+            out["controller_rss_mb_with_10000_jobs"] = rss_kb(lc.procs["controller"].pid) / 1024  # type: ignore[attr-defined]
     return out
 
 
@@ -188,11 +202,17 @@ def main() -> int:
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--local", action="store_true")
     mode.add_argument("--cluster", action="store_true")
+    ap.add_argument("--only", metavar="GROUP[,GROUP]",
+                    help=f"local mode: run only these measure groups ({', '.join(GROUPS)}); "
+                         "prints the results without recording them")
     args = ap.parse_args()
-    results = local_mode() if args.local else cluster_mode()
+    only = [g for g in args.only.split(",") if g] if args.only else None
+    if only and (args.cluster or set(only) - set(GROUPS)):
+        ap.error(f"--only takes local-mode groups from: {', '.join(GROUPS)}")
+    results = local_mode(only) if args.local else cluster_mode()
     from benchlib import report
 
-    report("scheduler", "local" if args.local else "cluster", results, TARGETS)
+    report("scheduler", "local" if args.local else "cluster", results, TARGETS, record=not only)
     return 0
 
 

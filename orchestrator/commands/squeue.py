@@ -886,6 +886,10 @@ def _show(p: Params, cluster: str | None, cluster_column: bool) -> bool:
         body["job_ids"] = sorted({j for j, _t in p.jobs})
     if p.users is not None and len(p.users) == 1 and not p.jobs:
         body["users"] = [str(p.users[0])]
+    if not p.jobs and not p.all_states:
+        # jobs that ended within MinJobAge stay with the controller but are not shown: leave them there
+        # (not with -j, where an id the controller knows must not become "Invalid job id specified")
+        body["states"] = sorted(p.states if p.states is not None else ACTIVE)
     RpcError = _common.rpc_error_type()
     try:
         reply = _common.make_client(cluster).call("jobs", body)

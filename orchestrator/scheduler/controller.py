@@ -758,7 +758,7 @@ class Controller:
         ids = body.get("job_ids") or []
         if len(ids) == 1 and not selected:
             raise SlurmError("ESLURM_INVALID_JOB_ID")
-        selected.sort(key=lambda j: j.job_id)
+        selected.sort(key=operator.attrgetter("job_id"))
         if "steps" in fields:
             at = fields.index("steps")
             rows: list[Any] = []

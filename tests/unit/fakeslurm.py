@@ -77,6 +77,9 @@ class FakeSlurm:
             users = body.get("users")
             if users:
                 sel = [j for j in sel if str(j["uid"]) in users or j["user"] in users]
+            states = body.get("states")
+            if states:
+                sel = [j for j in sel if j["state"] in states]
             if body.get("columnar") and "steps" not in fields:
                 columns = pack_columns([[j.get(f) for j in sel] for f in fields])
                 return {"fields": fields, "columns": columns, "count": len(sel), "now": self.now}

@@ -114,6 +114,19 @@ def test_only_needed_fields_are_requested(queue: FakeSlurm) -> None:
     assert {"job_id", "state", "array_task_str"} <= fields
 
 
+def test_finished_jobs_are_left_with_the_controller(queue: FakeSlurm) -> None:
+    run("squeue")
+    run("squeue", "-t", "CD,r")
+    run("squeue", "-t", "all")
+    run("squeue", "-j", "1")
+    asked = [body.get("states") for body in queue.ops("jobs")]
+    assert asked[0] == ["COMPLETING", "CONFIGURING", "PENDING", "RESIZING", "RUNNING", "SIGNALING", "STAGE_OUT",
+                        "SUSPENDED"]
+    assert asked[1:] == [["COMPLETED", "RUNNING"], None, None]
+    # -j with a finished job: the controller is asked for it whatever its state, and shows nothing
+    assert run("squeue", "-h", "-j", "1") == (0, "", "")
+
+
 def test_job_filters(queue: FakeSlurm) -> None:
     assert run("squeue", "-h", "-o", "%i", "-u", "bob")[1] == "7\n"
     assert run("squeue", "-h", "-o", "%i", "-p", "devel")[1] == "7\n"
