@@ -93,5 +93,6 @@ bench: $(STAMP) host-deps
 	$(BIN)/python bench/parallel.py --local
 	@if docker inspect arc-login >/dev/null 2>&1; then \
 	  $(BIN)/python bench/scheduler.py --cluster; \
+	  $(BIN)/python bench/parallel.py --cluster; \
 	  $(BIN)/python bench/modules.py --container arc-login --user alice --runs 15 || [ $$? -eq 3 ]; \
 	fi

@@ -63,3 +63,19 @@ def report(bench: str, mode: str, results: dict[str, float], targets: dict[str, 
         op, target = targets.get(key, ("", 0.0))
         ok = "" if not op else ("ok" if (0 <= value <= target if op == "<=" else value >= target) else "MISSED")
         print(f"{key:42} {value:10.{digits}f}  {op} {target if op else ''} {ok}")
+
+
+def run_in_login(script: Path, call: str, container: str = "arc-login", user: str = "alice") -> dict[str, float]:
+    """Run a benchmark module's code inside a login container as a user; ``call`` is the
+    expression (using ``workdir``, a fresh directory in the user's home) whose dict is returned.
+
+    The module's source is sent whole, minus its ``__main__`` guard, so the same measuring
+    code runs in local mode here and in the cluster there."""
+    src = script.read_text().replace('if __name__ == "__main__":', "if False:")
+    code = (src + "\nimport json, os, sys, tempfile\nsys.path.insert(0, '/opt/minihpc')\n"
+            "workdir = tempfile.mkdtemp(dir=os.environ['HOME'])\n" f"print(json.dumps({call}))\n")
+    r = subprocess.run(["docker", "exec", "-i", "-u", user, "-w", f"/home/{user}", container, "bash", "-lc",
+                        "python3 -"], input=code, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"benchmark inside {container} failed:\n{r.stderr[-3000:]}")
+    return dict(json.loads(r.stdout.strip().splitlines()[-1]))

@@ -121,13 +121,9 @@ def local_mode(mpi: bool = True) -> dict[str, float]:
 
 
 def cluster_mode() -> dict[str, float]:
-    src = Path(__file__).read_text()
-    code = src + "\nimport json, sys, os, tempfile\nsys.path.insert(0, '/opt/minihpc')\n" \
-        "d = tempfile.mkdtemp(dir=os.environ['HOME'])\n" \
-        "print(json.dumps(inner(d, 'python3', 'module load mpitest', 'mpihello')))\n"
-    r = subprocess.run(["docker", "exec", "-i", "-u", "alice", "-w", "/home/alice", "arc-login", "bash", "-lc",
-                        "python3 -"], input=code, capture_output=True, text=True, check=True)
-    return dict(json.loads(r.stdout.strip().splitlines()[-1]))
+    from benchlib import run_in_login
+
+    return run_in_login(Path(__file__), "inner(workdir, 'python3', 'module load mpitest', 'mpihello')")
 
 
 TARGETS = {
