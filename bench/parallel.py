@@ -94,7 +94,7 @@ def inner(workdir: str, python: str, mpi_setup: str, mpihello: str) -> dict[str,
                            text=True).stdout.strip()
             if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
                 break
-            t.sleep(0.05)
+            t.sleep(0.25)  # each squeue costs CPU the 96 ranks need: poll gently
         elapsed = t.perf_counter() - start
         lines = (Path(workdir) / f"mpi-{job}.out").read_text().splitlines()
         ranks = sum(1 for ln in lines if ln.startswith("Hello world from processor") and "out of 96" in ln)
