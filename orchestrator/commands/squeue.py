@@ -976,6 +976,8 @@ def _vec_reason_list(c: dict[str, Any], idx: list[int]) -> list[str]:
 def _vec_id(c: dict[str, Any], idx: list[int]) -> list[str]:
     jid, task, tstr = c["job_id"], c["array_task_id"], c["array_task_str"]
     ajid, maxt = c["array_job_id"], c["array_max_tasks"]
+    if is_constant(task) and task[0] is None and is_constant(tstr) and not tstr[0]:
+        return list(map(str, map(jid.__getitem__, idx)))  # no arrays in the queue: plain ids
     out_vals = []
     for i in idx:
         if task[i] is None and not tstr[i]:

@@ -211,12 +211,24 @@ def read_frame(sock: socket) -> tuple[dict[str, Any], bytes]:
 
 
 # Columnar replies: ten thousand queued jobs mostly share their partition, state, name, user and
-# reason, so a column travels as a list only when its values differ. That makes squeue's reply
-# about a sixth of the rows' size, and cheaper to encode on the controller and to decode here.
+# reason, so a column travels as a list only when its values differ; and a block of jobs submitted
+# one after another has ids (and age-based priorities) that step evenly, which travel as a range.
+# squeue's reply for a long queue is then a few hundred bytes instead of a megabyte of rows.
 
 def pack_columns(columns: list[list[Any]]) -> list[Any]:
-    """Each column as sent: ``{"all": v}`` when every value is ``v`` (of one type), else the list."""
-    return [{"all": col[0]} if col and is_constant(col) else col for col in columns]
+    """Each column as sent: ``{"all": v}`` when every value is ``v`` (of one type), ``{"from": a,
+    "step": s}`` for the integers a, a+s, a+2s, ..., else the list."""
+    packed: list[Any] = []
+    for col in columns:
+        if col and is_constant(col):
+            packed.append({"all": col[0]})
+        elif len(col) > 2 and type(col[0]) is int and set(map(type, col)) == {int}:
+            start, step = col[0], col[1] - col[0]
+            packed.append({"from": start, "step": step}
+                          if step and col == list(range(start, start + step * len(col), step)) else col)
+        else:
+            packed.append(col)
+    return packed
 
 
 def is_constant(col: Sequence[Any]) -> bool:
@@ -229,5 +241,13 @@ def is_constant(col: Sequence[Any]) -> bool:
 
 
 def unpack_columns(packed: list[Any], count: int) -> list[Any]:
-    """The columns back as sequences of ``count`` values (constant ones as tuples)."""
-    return [(col["all"],) * count if isinstance(col, dict) else col for col in packed]
+    """The columns back as sequences of ``count`` values (constant ones as tuples, steps as ranges)."""
+    out: list[Any] = []
+    for col in packed:
+        if not isinstance(col, dict):
+            out.append(col)
+        elif "all" in col:
+            out.append((col["all"],) * count)
+        else:
+            out.append(range(col["from"], col["from"] + col["step"] * count, col["step"]))
+    return out

@@ -79,11 +79,24 @@ def test_commands_start_without_heavy_modules() -> None:
 def test_columns_travel_packed_only_when_every_value_is_the_same() -> None:
     from orchestrator.scheduler.protocol import pack_columns, unpack_columns
 
-    columns: list[list[Any]] = [[1, 2, 3], ["PENDING"] * 3, [None] * 3, [0, 0.0, False], [0.0] * 3, [1, True, 1],
+    columns: list[list[Any]] = [[1, 3, 2], ["PENDING"] * 3, [None] * 3, [0, 0.0, False], [0.0] * 3, [1, True, 1],
                                 [[1], [1], [1]]]
     packed = pack_columns(columns)
-    assert packed == [[1, 2, 3], {"all": "PENDING"}, {"all": None}, [0, 0.0, False], {"all": 0.0}, [1, True, 1],
+    assert packed == [[1, 3, 2], {"all": "PENDING"}, {"all": None}, [0, 0.0, False], {"all": 0.0}, [1, True, 1],
                       {"all": [1]}]
     back = loads(dumps(packed))
     assert [list(c) for c in unpack_columns(back, 3)] == columns
     assert pack_columns([[], []]) == [[], []] and unpack_columns([[], []], 0) == [[], []]
+
+
+def test_evenly_stepping_integers_travel_as_a_range() -> None:
+    from orchestrator.scheduler.protocol import pack_columns, unpack_columns
+
+    columns: list[list[Any]] = [[5, 6, 7, 8], [90, 80, 70, 60], [1, 2, 4, 5], [1, 2, 3.0, 4], [1, 2, True, 4],
+                                [0, 1], [7, 7, 7, 7], [0, 0, 1, 2]]
+    packed = pack_columns(columns)
+    assert packed == [{"from": 5, "step": 1}, {"from": 90, "step": -10}, [1, 2, 4, 5], [1, 2, 3.0, 4],
+                      [1, 2, True, 4], [0, 1], {"all": 7}, [0, 0, 1, 2]]
+    back = unpack_columns(loads(dumps(packed)), 4)
+    assert [list(c) for c in back[:5]] == columns[:5] and list(back[6]) == [7, 7, 7, 7]
+    assert [type(v) for v in back[3]] == [int, int, float, int]
