@@ -1037,14 +1037,23 @@ def _fast_lines(p: Params, prefix: str, specs: list[Spec], columns: dict[str, Co
         vecs.append(vec)
     if "end_time" not in cols:
         cols["end_time"] = (0,) * n
+    same: dict[str, bool] = {}
+
+    def constant(field: str) -> bool:
+        if field not in same:
+            same[field] = is_constant(cols[field])
+        return same[field]
+
     state = cols["state"]
     task = cols["array_task_id"]
-    if any(task[i] is not None and state[i] == "PENDING" for i in range(n)):
+    if not (constant("array_task_id") and task[0] is None) and any(
+            task[i] is not None and state[i] == "PENDING" for i in range(n)):
         return None  # pending tasks split off an array: they fold back into its record (general path)
     idx = list(range(n))
     if not p.all_states:
         wanted = p.states if p.states is not None else ACTIVE
-        idx = [i for i in idx if state[i] in wanted]
+        if not (constant("state") and state[0] in wanted):
+            idx = [i for i in idx if state[i] in wanted]
     if p.jobs:
         ids = {j for j, _t in p.jobs}
         jid, ajid = cols["job_id"], cols["array_job_id"]
@@ -1061,17 +1070,12 @@ def _fast_lines(p: Params, prefix: str, specs: list[Spec], columns: dict[str, Co
         parts = set(p.partitions)
         part = cols["partition"]
         idx = [i for i in idx if set((part[i] or "").split(",")) & parts]
-    same: dict[str, bool] = {}
-
-    def constant(field: str) -> bool:
-        if field not in same:
-            same[field] = is_constant(cols[field])
-        return same[field]
-
     # default sort: partition, compact state, priority descending (stable on the controller's order)
     part, prio = cols["partition"], cols["priority"]
     if constant("partition") and constant("state"):
-        if not constant("priority"):
+        if isinstance(prio, range) and prio.step < 0:
+            pass  # priorities already descend in the controller's order (a block of jobs by age)
+        elif not constant("priority"):
             neg = [-(v or 0) for v in prio]
             idx.sort(key=neg.__getitem__)
     else:

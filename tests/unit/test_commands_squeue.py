@@ -260,3 +260,13 @@ def test_steps_invalid_format_fields(stepq: FakeSlurm) -> None:
     rc, out, err = run("squeue", "-s", "-h", "-u", "bob", "-O", "stepid:6,reason:4")
     assert (rc, err) == (0, "squeue: error: Invalid job step format specification: reason\n")
     assert out == "12.1  \n"
+
+
+@pytest.mark.parametrize("step", [-1, 1])
+def test_priorities_that_step_evenly_still_sort(slurm: FakeSlurm, step: int) -> None:
+    slurm.jobs = [job(i, reason="Priority", priority=1000 + step * i) for i in range(10, 20)]
+    slurm.serve_jobs()
+    rc, out, _ = run("squeue", "-h", "-o", "%i")
+    assert rc == 0
+    assert out.split() == [str(i) for i in (range(10, 20) if step < 0 else range(19, 9, -1))]
+    assert run("squeue", "-h", "-o", "%i", "-S", "P,t,-p")[1] == out
