@@ -399,7 +399,8 @@ def _main(argv: list[str]) -> int:
     env = _task_env(opts)
     from orchestrator.commands._alloc import which
 
-    command = [which(command[0], env.get("PATH", os.defpath), cwd) or command[0], *command[1:]]
+    # the tasks' PATH, not srun's: with --export=NONE there is none and a bare name fails in execve()
+    command = [which(command[0], env.get("PATH", ""), cwd) or command[0], *command[1:]]
     name = o.name if o.name else os.path.basename(command[0])
     own_alloc = False
     if in_job:

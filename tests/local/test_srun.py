@@ -157,9 +157,13 @@ def test_chdir_export_and_missing_programs(local):
     r = local.run(["srun", "-D", "/nonexistent", "pwd"], user=USER, cwd=wd)
     assert r.stdout.strip() == "/tmp"
     assert "error: couldn't chdir to `/nonexistent': No such file or directory: going to /tmp instead" in r.stderr
-    r = local.run(["srun", "--export=NONE,FOO", "bash", "-c", "echo FOO=$FOO BAR=$BAR S=${SLURM_JOB_ID:+set}"],
+    r = local.run(["srun", "--export=NONE,FOO", "/bin/bash", "-c", "echo FOO=$FOO BAR=$BAR S=${SLURM_JOB_ID:+set}"],
                   user=USER, cwd=wd, env={"FOO": "1", "BAR": "2"})
     assert r.stdout.strip() == "FOO=1 BAR= S=set"
+    # without PATH in the tasks' environment a bare name is not found, as in real Slurm
+    r = local.run(["srun", "--export=NONE,FOO", "bash", "-c", "true"], user=USER, cwd=wd, env={"FOO": "1"})
+    assert r.returncode == 2
+    assert "error: execve(): bash: No such file or directory" in r.stderr
     r = local.run(["srun", "--export=ALL,BAZ=3", "bash", "-c", "echo FOO=$FOO BAZ=$BAZ"], user=USER, cwd=wd,
                   env={"FOO": "1"})
     assert r.stdout.strip() == "FOO=1 BAZ=3"
