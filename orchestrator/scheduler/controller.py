@@ -738,16 +738,19 @@ class Controller:
                     want_tasks.add((int(a), int(b)))
                 else:
                     want_ids.add(int(s))
-            selected = [j for j in selected if j.job_id in want_ids or j.array_job_id in want_ids
-                        or (j.array_job_id, j.array_task_id) in want_tasks]
+            if want_tasks:
+                selected = [j for j in selected if j.job_id in want_ids or j.array_job_id in want_ids
+                            or (j.array_job_id, j.array_task_id) in want_tasks]
+            else:  # squeue -j N, sbatch --wait: no tuple per job
+                selected = [j for j in selected if j.job_id in want_ids or j.array_job_id in want_ids]
         for key, attr in (("users", "user"), ("partitions", "partition"), ("names", "name"),
                           ("accounts", "account")):
             values = body.get(key)
             if values:
                 vs = {str(v) for v in values}
-                if key == "users":
-                    vs |= {str(v) for v in values}
-                    selected = [j for j in selected if j.user in vs or str(j.uid) in vs]
+                if key == "users":  # names or uids (as text): compare uids as numbers, not str() per job
+                    uids = {int(v) for v in vs if v.isascii() and v.isdigit() and str(int(v)) == v}
+                    selected = [j for j in selected if j.user in vs or j.uid in uids]
                 else:
                     selected = [j for j in selected if getattr(j, attr) in vs]
         states = body.get("states")
