@@ -940,9 +940,10 @@ class Controller:
         if not text:
             return None
         try:
-            return parse_array(str(text), self.config.site.max_array_size)
+            parsed = parse_array(str(text), self.config.site.max_array_size)
         except ArraySpecError:
             raise SlurmError("ESLURM_INVALID_ARRAY") from None
+        return parsed if parsed.ids else None  # "--array=," names no task: a plain job, as in Slurm
 
     def _running_tasks(self, array_id: int) -> int:
         return sum(1 for j in self.jobs.values() if j.array_job_id == array_id and j.array_task_id is not None

@@ -29,38 +29,53 @@ class ArraySpec:
         return len(self.ids)
 
 
-_ITEM = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
+_NUM = re.compile(r"\s*[+-]?\d*")
+
+
+def _strtol(text: str, pos: int) -> tuple[int, int]:
+    """C's strtol: leading blanks and a sign, then digits (none reads as 0); returns (value, end)."""
+    m = _NUM.match(text, pos)
+    assert m is not None
+    digits = m.group().strip()
+    if digits in ("", "+", "-"):
+        return 0, pos
+    return int(digits), m.end()
 
 
 def parse_array(spec: str, max_array_size: int = 1001) -> ArraySpec:
-    """Parse ``1-20``, ``1-15:4``, ``1,3,5``, ``0-9%2``; every index must be below MaxArraySize."""
-    text = spec.strip()
+    """Parse ``1-20``, ``1-15:4``, ``1,3,5``, ``0-9%2``; every index must be below MaxArraySize.
+
+    As leniently as slurmctld: empty list items are skipped, an item may stop at the ``%``
+    (``%2`` alone is task 0), and the throttle is read like atoi() (``%x`` is no throttle).
+    No items at all (``,``) is not an array: the spec comes back with no ids.
+    """
+    text, pct, t = spec.partition("%")
     throttle = 0
-    if "%" in text:
-        text, _, t = text.partition("%")
-        if not t.isdigit():
-            raise ArraySpecError(spec)
-        throttle = int(t)
-    if not text:
-        raise ArraySpecError(spec)
+    if pct:
+        value, _ = _strtol(t, 0)
+        throttle = value & 0xFFFFFFFF
+        if throttle >= 0xFFFFFFFE:
+            throttle = 0
     ids: set[int] = set()
     steps: list[int] = []
-    for item in text.split(","):
-        m = _ITEM.match(item.strip())
-        if not m:
-            raise ArraySpecError(spec)
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
-        step = int(m.group(3)) if m.group(3) is not None else 1
-        if hi < lo or step < 1:
-            raise ArraySpecError(spec)
-        if hi >= max_array_size:
+    items = [i for i in text.split(",") if i]
+    if pct and (not items or text.endswith(",")):
+        items.append("")  # the item the % ends: empty reads as 0
+    for item in items:
+        lo, pos = _strtol(item, 0)
+        hi, step, ranged = lo, 1, False
+        if item[pos:pos + 1] == "-":
+            ranged = True
+            hi, pos = _strtol(item, pos + 1)
+            if item[pos:pos + 1] == ":":
+                step, pos = _strtol(item, pos + 1)
+        if pos != len(item) or lo < 0 or hi < lo or step < 1 or hi >= max_array_size:
             raise ArraySpecError(spec)
         ids.update(range(lo, hi + 1, step))
-        if m.group(2) is not None:
+        if ranged:
             steps.append(step)
     ordered = sorted(ids)
-    if len(steps) == 1 and "," not in text:
+    if len(steps) == 1 and len(items) == 1:
         step = steps[0]
     else:
         gaps = {b - a for a, b in pairwise(ordered)}
