@@ -276,15 +276,14 @@ class NodeDaemon:
                                  stderr=subprocess.DEVNULL, cwd="/", start_new_session=True, close_fds=True,
                                  **kwargs)
         now = time.time()
-        limit = int(job.get("time_limit", -1))
-        deadline = float(job.get("start_time") or now) + limit * 60 if limit >= 0 else 0.0
+        limit_start, deadline = job_deadline(job, now)
         mem_mb = int(job.get("mem_per_alloc_node", {}).get(self.node.name, 0))
         sig, secs, batch_only = _parse_signal(job.get("signal", ""))
         rj = RunningJob(job_id=job_id, restart_count=int(job.get("restart_count", 0)), uid=uid, gid=gid,
                         user=job["user"], pid=popen.pid, start=now, deadline=deadline, std_out=std_out,
                         std_err=std_err, tmpdir=tmpdir, scratch=scratch, mem_limit_kb=mem_mb * 1024,
                         kill_wait=self.kill_wait, early_signal=sig, early_secs=secs, early_batch=batch_only,
-                        popen=popen, limit_start=float(job.get("start_time") or now))
+                        popen=popen, limit_start=limit_start)
         self.jobs[job_id] = rj
         self._save_state(rj)
         threading.Thread(target=self._wait_child, args=(rj,), daemon=True, name=f"wait-{job_id}").start()
@@ -369,7 +368,7 @@ class NodeDaemon:
         """Time limits as the controller has them now (``scontrol update TimeLimit=`` on a running job)."""
         for key, minutes in limits.items():
             rj = self.jobs.get(int(key))
-            if rj is None or rj.end_reason:
+            if rj is None or rj.end_reason or rj.limit_start <= 0:  # (state saved by an older daemon)
                 continue
             deadline = rj.limit_start + int(minutes) * 60 if int(minutes) >= 0 else 0.0
             if deadline != rj.deadline:
@@ -488,6 +487,13 @@ class NodeDaemon:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def job_deadline(job: dict[str, Any], now: float) -> tuple[float, float]:
+    """(when the time limit starts counting, when it is reached; 0 for no limit)."""
+    start = float(job.get("start_time") or now)
+    limit = int(job.get("time_limit", -1))
+    return start, (start + limit * 60 if limit >= 0 else 0.0)
 
 
 def _alive(pid: int) -> bool:

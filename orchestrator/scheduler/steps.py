@@ -1274,7 +1274,7 @@ class NodeSteps:
     async def op_job_prepare(self, req: Request) -> dict[str, Any]:
         from pathlib import Path
 
-        from orchestrator.scheduler.noded import RunningJob, _parse_signal
+        from orchestrator.scheduler.noded import RunningJob, _parse_signal, job_deadline
 
         self.d._check_controller(req)
         self._ensure_ticker()
@@ -1304,14 +1304,14 @@ class NodeSteps:
         popen = subprocess.Popen(["/bin/sh", "-c", _HOLDER], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, cwd="/", start_new_session=True, close_fds=True)
         now = time.time()
-        limit = int(job.get("time_limit", -1))
-        deadline = float(job.get("start_time") or now) + limit * 60 if limit >= 0 else 0.0
+        limit_start, deadline = job_deadline(job, now)
         mem_mb = int((job.get("mem_per_alloc_node") or {}).get(self.d.node.name, 0))
         sig, secs, batch_only = _parse_signal(str(job.get("signal") or ""))
         rj = RunningJob(job_id=job_id, restart_count=int(job.get("restart_count", 0)), uid=uid, gid=gid, user=user,
                         pid=popen.pid, start=now, deadline=deadline, std_out=HOLDER_OUT, std_err="/dev/null",
                         tmpdir=tmpdir, scratch=scratch, mem_limit_kb=mem_mb * 1024, kill_wait=self.d.kill_wait,
-                        early_signal=sig, early_secs=secs, early_batch=False, popen=popen)
+                        early_signal=sig, early_secs=secs, early_batch=False, popen=popen,
+                        limit_start=limit_start)
         del batch_only
         self.d.jobs[job_id] = rj
         self.d._save_state(rj)
