@@ -363,6 +363,7 @@ class Params:
         self.jobs: list[tuple[int, int | None]] | None = None
         self.job_flag = False
         self.step_flag = False
+        self.steps: list[tuple[int, int | None, int]] | None = None  # -s job[_task].step,...
         self.users: list[int] | None = None
         self.user_names: list[str] | None = None
         self.states: set[str] | None = None
@@ -422,6 +423,28 @@ def _parse_jobs(text: str) -> list[tuple[int, int | None]]:
             raise Exit(1)
         jobs.append((num, task))
     return jobs
+
+
+def _parse_steps(text: str) -> list[tuple[int, int | None, int]]:
+    """``-s 12.0,13_2.1`` -> (job, task or None, step); Slurm reads a step name as its number (0)."""
+    steps: list[tuple[int, int | None, int]] = []
+    for item in text.split(","):
+        if not item:
+            continue
+        parts = [x for x in item.split(".") if x]
+        if not parts:
+            break
+        num, rest = _strtol(parts[0])
+        task = _strtol(rest[1:])[0] if rest.startswith("_") else None
+        if len(parts) < 2:
+            error(PROG, f"Invalid job_step id: {parts[0]}.??")
+            raise Exit(1)
+        step = _strtol(parts[1])[0]
+        if num <= 0 or step < 0:
+            error(PROG, f"Invalid job_step id: {parts[0]}.{parts[1]}")
+            raise Exit(1)
+        steps.append((num, task, step))
+    return steps
 
 
 def _strtol(s: str) -> tuple[int, str]:
@@ -514,6 +537,8 @@ def parse_args(argv: list[str]) -> Params:
         elif key == "r":
             p.array = True
         elif key == "s":
+            if value is not None:
+                p.steps = _parse_steps(v)
             p.step_flag = True
             override_env = True
         elif key == "S":
@@ -571,13 +596,18 @@ def parse_args(argv: list[str]) -> Params:
         if p.job_flag:
             p.jobs = _parse_jobs(rest.pop(0))
         elif p.step_flag:
-            rest.pop(0)
+            p.steps = _parse_steps(rest.pop(0))
         if rest:
             error(PROG, f"Unrecognized option: {rest[0]}")
             from orchestrator.commands._common import print_help
 
             print_help(PROG, "usage")
             raise Exit(1)
+    if p.job_flag and p.step_flag:
+        if p.jobs is None:
+            error(PROG, "Incompatible options --jobs and --steps")
+            raise Exit(1)
+        p.job_flag = False  # steps of those jobs
     if p.accounts is None and env.get("SQUEUE_ACCOUNT"):
         p.accounts = split_list(env["SQUEUE_ACCOUNT"])
     if p.names is None and env.get("SQUEUE_NAMES"):
@@ -1137,6 +1167,14 @@ def _step_id(s: dict[str, Any]) -> str:
     return f"{s['job_id']}.{s['step_id']}"
 
 
+def _step_wanted(wanted: list[tuple[int, int | None, int]], jid: int, ajid: int, task: int | None,
+                 sid: str) -> bool:
+    """``-s`` list matching as squeue's step filter: the step number, then the job or array task."""
+    num = int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
+    return any(step == num and ((t is None and j in (jid, ajid)) or (t is not None and (j, t) == (ajid, task)))
+               for j, t, step in wanted)
+
+
 def _step_sort_key(s: dict[str, Any]) -> tuple[str, int, int]:
     sid = str(s["step_id"])
     num = int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
@@ -1280,12 +1318,25 @@ def _show_steps(p: Params, cluster: str | None) -> bool:
         r = dict(zip(names, row, strict=False))
         if p.users is not None and r.get("uid") not in p.users:
             continue
+        if p.partitions is not None and r.get("partition") not in p.partitions:
+            continue
+        jid, ajid, task = r["job_id"], r.get("array_job_id") or 0, r.get("array_task_id")
+        if p.jobs and not any((t is None and j in (jid, ajid)) or (t is not None and (j, t) == (ajid, task))
+                              for j, t in p.jobs):
+            continue
         for st in r.get("steps") or []:
             if st.get("state") not in ("RUNNING", "COMPLETING"):
                 continue
             sid = st.get("step_id")
             if sid == "extern":
                 continue
+            if p.steps is not None and not _step_wanted(p.steps, jid, ajid, task, str(sid)):
+                continue
+            if p.nodes is not None:
+                from orchestrator.slurm.hostlist import expand
+
+                if not st.get("nodes") or not p.nodes.intersection(expand(st["nodes"])):
+                    continue
             steps.append({
                 **st, "name": st.get("name") or r.get("name") or "", "partition": r.get("partition") or "",
                 "user": r.get("user") or "", "uid": r.get("uid"), "cluster": r.get("cluster") or "",

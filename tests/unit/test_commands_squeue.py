@@ -270,3 +270,16 @@ def test_priorities_that_step_evenly_still_sort(slurm: FakeSlurm, step: int) -> 
     assert rc == 0
     assert out.split() == [str(i) for i in (range(10, 20) if step < 0 else range(19, 9, -1))]
     assert run("squeue", "-h", "-o", "%i", "-S", "P,t,-p")[1] == out
+
+
+def test_steps_filters(stepq: FakeSlurm) -> None:
+    ids = lambda *args: run("squeue", "-s", "-h", "-o", "%i", *args)[1].split()  # noqa: E731
+    assert ids("-j", "2") == ["2.0", "2.batch"]
+    assert ids("-j", "10") == ids("-j", "10_3") == ["10_3.0"]
+    assert ids("-p", "devel") == ["12.1"]
+    assert ids("-w", "vm2") == ["12.1"]
+    assert run("squeue", "-h", "-o", "%i", "--steps=2.0,12.1")[1].split() == ["12.1", "2.0"]
+    assert run("squeue", "-h", "-o", "%i", "-s", "10_3.0")[1].split() == ["10_3.0"]
+    assert run("squeue", "-h", "-o", "%i", "-s", "2.batch")[1].split() == ["2.0"]  # Slurm reads "batch" as 0
+    assert run("squeue", "-s", "2") == (1, "", "squeue: error: Invalid job_step id: 2.??\n")
+    assert run("squeue", "-s", "-j") == (1, "", "squeue: error: Incompatible options --jobs and --steps\n")
