@@ -937,7 +937,7 @@ _UPDATE_KEYS = {"timelimit": "TimeLimit", "partition": "Partition", "dependency"
                 "name": "Name", "jobname": "Name", "comment": "Comment", "numnodes": "NumNodes",
                 "minnodes": "NumNodes", "priority": "Priority", "starttime": "StartTime",
                 "begintime": "StartTime", "nice": "Nice", "requeue": "Requeue", "account": "Account",
-                "qos": "QOS"}
+                "qos": "QOS", "arraytaskthrottle": "ArrayTaskThrottle"}
 
 
 def update(st: State, argv: list[str]) -> None:

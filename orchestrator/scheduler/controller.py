@@ -207,6 +207,15 @@ class Controller:
             self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
 
     def _eligibility(self, job: Job) -> str | None:
+        if job.array_task_id is not None and job.array_max_tasks and job.state == "PENDING":
+            # a task split off its array (scontrol on N_3, a requeue) still counts against the %N throttle
+            counts = self._pass_counts
+            running = counts.get(job.array_job_id)
+            if running is None:
+                running = counts[job.array_job_id] = self._running_tasks(job.array_job_id)
+            if running >= job.array_max_tasks:
+                return "JobArrayTaskLimit"
+            counts[job.array_job_id] = running + 1  # held for it this pass, whether or not it fits
         if job.dependency:
             why = self._dependency_reason(job)
             if why:
@@ -1253,6 +1262,18 @@ class Controller:
             if value not in QOS_NAMES:
                 raise SlurmError("ESLURM_INVALID_QOS")
             job.qos = value
+        elif k == "arraytaskthrottle":  # the array's %N, on every record of it; read like atoi()
+            if not job.array_job_id:
+                return  # slurmctld ignores it on a plain job
+            digits = value.strip().lstrip("+")
+            digits = digits[:next((i for i, c in enumerate(digits) if not c.isdigit()), len(digits))]
+            throttle = int(digits) if digits else 0
+            for other in self.jobs.values():
+                if other.array_job_id == job.array_job_id and other is not job:
+                    other.array_max_tasks = max(0, throttle)
+                    self._save(other)
+            job.array_max_tasks = max(0, throttle)
+            self.schedule_soon()
         else:
             raise SlurmError("EINVAL", f"Update of {key} is not supported")
 

@@ -7,7 +7,6 @@ string (``3-5,9``), so ten thousand tasks cost one row until they start.
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 
 __all__ = ["ArraySpec", "ArraySpecError", "format_ranges", "parse_array", "parse_ranges"]
 
@@ -72,15 +71,10 @@ def parse_array(spec: str, max_array_size: int = 1001) -> ArraySpec:
         if pos != len(item) or lo < 0 or hi < lo or step < 1 or hi >= max_array_size:
             raise ArraySpecError(spec)
         ids.update(range(lo, hi + 1, step))
-        if ranged:
+        if ranged and ":" in item:
             steps.append(step)
-    ordered = sorted(ids)
-    if len(steps) == 1 and len(items) == 1:
-        step = steps[0]
-    else:
-        gaps = {b - a for a, b in pairwise(ordered)}
-        step = gaps.pop() if len(gaps) == 1 else 1
-    return ArraySpec(ordered, throttle, step)
+    # SLURM_ARRAY_TASK_STEP is the first ":N" written, else 1 (2,4,6 has step 1, as in Slurm)
+    return ArraySpec(sorted(ids), throttle, steps[0] if steps else 1)
 
 
 def format_ranges(ids: list[int] | set[int]) -> str:

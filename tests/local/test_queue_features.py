@@ -57,6 +57,27 @@ def test_cancelling_all_pending_tasks_of_an_array_cancels_its_one_record(local):
     assert [(r["job_id"], r["array_task_str"], r["state"]) for r in recs] == [(job, "0-499", "CANCELLED")]
 
 
+def test_scontrol_update_array_task_throttle(local):
+    job = local.submit("#!/bin/bash\nsleep 60\n", "-a", "0-6:3%1", "--hold", user=USER)
+    for target, value, shown in ((str(job), "2", "0,3,6%2"), (f"{job}_3", "3", "0,3,6%3"), (str(job), "x", "0,3,6")):
+        r = local.run(["scontrol", "update", f"JobId={target}", f"ArrayTaskThrottle={value}"], user=USER)
+        assert (r.returncode, r.stderr) == (0, "")
+        assert _squeue(local, "-o", "%K", "-j", str(job)) == [shown]
+    r = local.run(["scontrol", "update", f"JobId={job}", "ArrayTaskThrottle=1"], user=USER)
+    assert local.run(["scontrol", "release", str(job)], user=USER).returncode == 0
+    time.sleep(2)
+    assert len([ln for ln in _squeue(local, "-o", "%t", "-j", str(job)) if ln == "R"]) == 1
+    local.run(["scancel", str(job)], user=USER)
+
+
+def test_array_task_step_is_the_step_written(local):
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\necho $SLURM_ARRAY_TASK_STEP $SLURM_ARRAY_TASK_COUNT\n", "-a", "2,4,6",
+                       user=USER, cwd=wd)
+    local.wait(f"{job}_2")
+    assert (wd / f"slurm-{job}_2.out").read_text().split() == ["1", "3"]
+
+
 def test_invalid_array_is_refused(local):
     r = local.run(["sbatch", "-a", "0-5000", "--wrap", "true"], user=USER)
     assert r.returncode == 1

@@ -42,3 +42,10 @@ def test_array_specs_slurm_accepts(spec: str, ids: list[int], throttle: int) -> 
 def test_array_specs_slurm_refuses(spec: str) -> None:
     with pytest.raises(ArraySpecError):
         parse_array(spec)
+
+
+@pytest.mark.parametrize(("spec", "step"), [("1-15:4", 4), ("1-3", 1), ("5", 1), ("2,4,6", 1), ("1-7:2,9", 2),
+                                            ("1-9:2,1-9:4", 2), ("1-9:4,1-9:2", 4), ("0-4,5-9:5", 5),
+                                            ("0-6:3%1", 3)])
+def test_array_task_step_is_the_first_step_written(spec: str, step: int) -> None:
+    assert parse_array(spec).step == step
