@@ -702,22 +702,43 @@ class Controller:
             raise SlurmError("ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE")
 
     def _validate_dependency(self, job: Job) -> None:
+        """Check a dependency as slurmctld parses it, and write it in its long form.
+
+        Job ids that are not (or no longer) known are accepted (they count as satisfied);
+        what is refused is a malformed list: an empty item (``afterok:1?``), an unknown
+        type, id 0 or the job itself, a ``+time`` that is not a positive number of minutes.
+        A bare id list (``12,13``) is the old form of ``afterany``.
+        """
         import re
 
-        for part in job.dependency.replace("?", ",").split(","):
-            if not part:
+        out: list[str] = []
+        for piece in re.split(r"([,?])", job.dependency):
+            if piece in (",", "?"):
+                out.append(piece)
                 continue
-            if part == "singleton":
+            if piece.lower() == "singleton":
+                out.append("singleton")
                 continue
-            m = re.match(r"^(after|afterany|afterok|afternotok|aftercorr|afterburstbuffer):(.+)$", part)
-            if not m:
+            kind, colon, rest = piece.partition(":")
+            if not colon:
+                if not piece[:1].isdigit():
+                    raise SlurmError("ESLURM_DEPENDENCY")
+                kind, rest = "afterany", piece
+            kind = kind.lower()
+            if kind == "expand":
+                raise SlurmError("ESLURM_NOT_SUPPORTED")  # job expansion is not permitted here
+            if kind not in ("after", "afterany", "afterok", "afternotok", "aftercorr", "afterburstbuffer"):
                 raise SlurmError("ESLURM_DEPENDENCY")
-            for item in m.group(2).split(":"):
-                if not re.match(r"^\d+(_\d+)?(\+\d+)?$", item):
+            items: list[str] = []
+            for item in rest.split(":"):
+                m = re.match(r"^(\d+)(_(?:\d+|\*))?(?:\+(\d+))?$", item)
+                if not m or int(m.group(1)) == 0 or int(m.group(1)) == job.job_id \
+                        or (m.group(3) is not None and int(m.group(3)) <= 0):
                     raise SlurmError("ESLURM_DEPENDENCY")
-                jid = int(item.split("_")[0].split("+")[0])
-                if jid not in self.jobs and not self.store.query_jobs([jid]):
-                    raise SlurmError("ESLURM_DEPENDENCY")
+                if item not in items:
+                    items.append(item)
+            out.append(f"{kind}:{':'.join(items)}")
+        job.dependency = "".join(out)
 
     def _test_only(self, job: Job) -> dict[str, Any]:
         part = self.partitions[job.partition]
@@ -1217,7 +1238,7 @@ class Controller:
             job.comment = value
         elif k == "dependency":
             old = job.dependency
-            job.dependency = value
+            job.dependency = "" if value == "0" else value  # "" or 0 clears it
             try:
                 if value:
                     self._validate_dependency(job)

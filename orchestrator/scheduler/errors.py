@@ -49,7 +49,7 @@ MESSAGES: dict[str, str] = {
     "ESLURM_WRONG_PARTITION": "Requested nodes are busy",
     "ESLURM_INVALID_BURST_BUFFER_REQUEST": "Burst Buffer request invalid",
     "ESLURM_JOB_SCRIPT_MISSING": "Batch job script is missing",
-    "ESLURM_NOT_SUPPORTED": "Requested operation not supported on this job state",
+    "ESLURM_NOT_SUPPORTED": "Requested operation not supported on this system",
     "ESLURM_INVALID_ACCOUNTING_STORAGE_REQUEST": "Invalid request",
     "EINVAL": "Invalid argument",
     "SLURM_PROTOCOL_INSANE_MSG_LENGTH": "Insane message length",

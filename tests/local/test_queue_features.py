@@ -101,10 +101,29 @@ def test_afterok_chain_with_failing_middle(local):
     local.run(["scancel", str(last)], user=USER)
 
 
-def test_dependency_on_unknown_job_is_refused(local):
-    r = local.run(["sbatch", "--dependency=afterok:999999", "--wrap", "true"], user=USER)
-    assert r.returncode == 1
-    assert "Job dependency problem" in r.stderr
+def test_dependency_on_unknown_job_counts_as_satisfied_and_bad_lists_are_refused(local):
+    # slurmctld takes ids it does not know (purged, never existed) as satisfied
+    job = local.submit("#!/bin/bash\ntrue\n", "--dependency=afterok:999999", user=USER)
+    assert local.wait(job)["state"] == "COMPLETED"
+    first = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER)
+    for dep, msg in ((f"afterok:{first}?", "Job dependency problem"), (f"afterok:{first},", "Job dependency problem"),
+                     (f"afterok:{first}+0", "Job dependency problem"), ("afterok:0", "Job dependency problem"),
+                     ("bogus:1", "Job dependency problem"), (f"expand:{first}",
+                                                             "Requested operation not supported on this system")):
+        r = local.run(["sbatch", f"--dependency={dep}", "--wrap", "true"], user=USER)
+        assert (r.returncode, r.stderr) == (1, f"sbatch: error: Batch job submission failed: {msg}\n"), dep
+    # the old form (bare ids) is afterany, and repeated ids are kept once
+    old = local.submit("#!/bin/bash\ntrue\n", "--hold", f"--dependency={first}", user=USER)
+    r = local.run(["squeue", "-h", "-o", "%E", "-j", str(old)], user=USER)
+    assert r.stdout.strip().startswith(f"afterany:{first}")
+    r = local.run(["scontrol", "update", f"JobId={old}", f"Dependency=afterok:{first}:{first}"], user=USER)
+    assert r.returncode == 0
+    r = local.run(["squeue", "-h", "-o", "%E", "-j", str(old)], user=USER)
+    assert r.stdout.strip().startswith(f"afterok:{first}") and f"{first}:{first}" not in r.stdout
+    r = local.run(["scontrol", "update", f"JobId={old}", "Dependency="], user=USER)
+    assert r.returncode == 0
+    assert local.run(["squeue", "-h", "-o", "%E", "-j", str(old)], user=USER).stdout.strip() == "(null)"
+    local.run(["scancel", str(first), str(old)], user=USER)
 
 
 def test_gpu_jobs_get_distinct_devices_and_gpu_nodes_need_a_gpu_request(local):
