@@ -43,6 +43,7 @@ USER_SETTABLE = frozenset({
     "name", "partition", "account", "qos", "comment", "time_limit", "num_nodes", "max_nodes", "nodes_explicit",
     "num_tasks", "ntasks_explicit", "ntasks_per_node", "cpus_per_task", "mem_per_cpu", "mem_per_node",
     "exclusive", "req_nodes", "exc_nodes", "features", "gres", "gpus_per_task", "dependency", "requeue",
+    "kill_on_invalid_dep",
     "open_mode", "signal", "mail_type", "mail_user", "batch", "work_dir", "command", "std_out", "std_err",
     "std_in", "submit_host", "begin_time",
 })
@@ -183,6 +184,10 @@ class Controller:
         result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
                                  self._eligibility, self._take_task)
         changed: list[Job] = [j for j in pending if before[j.job_id] != j.reason]
+        for job in changed:
+            if job.reason == "DependencyNeverSatisfied" and job.kill_on_invalid_dep:
+                job.state = "CANCELLED"  # --kill-on-invalid-dep=yes; the reason stays, as in Slurm
+                job.end_time = now
         for job, _alloc in result.starts:
             job.state = "RUNNING"
             job.reason = "None"
@@ -640,6 +645,7 @@ class Controller:
             if key in spec:
                 setattr(job, key, bool(spec[key]))
         job.requeue = bool(spec["requeue"]) if spec.get("requeue") is not None else self.settings.job_requeue
+        job.kill_on_invalid_dep = bool(spec.get("kill_on_invalid_dep"))
         if not job.mem_per_cpu and not job.mem_per_node:
             job.mem_per_cpu = self.config.site.mem_per_cpu  # DefMemPerCPU, recorded as slurmctld does
         if not job.std_in:

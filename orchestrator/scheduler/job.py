@@ -97,6 +97,7 @@ class Job:
     gpus_per_task: int = 0
     dependency: str = ""
     requeue: bool = True
+    kill_on_invalid_dep: bool = False  # --kill-on-invalid-dep=yes: cancelled once a dependency can never hold
     open_mode: str = "truncate"
     signal: str = ""  # "[B:]SIG@secs" as given
     mail_type: str = ""

@@ -584,6 +584,7 @@ class JobOptions:
         self.gpus_per_node: str = ""
         self.dependency: str = ""
         self.requeue: bool | None = None
+        self.kill_on_invalid_dep: bool | None = None  # None: the cluster's DependencyParameters decide
         self.open_mode: str = ""
         self.signal: str = ""
         self.mail_type: str = ""
@@ -712,6 +713,8 @@ class JobOptions:
             "submit_host": submit_host,
             "export": self.export or "ALL",
         }
+        if self.kill_on_invalid_dep is not None:
+            job["kill_on_invalid_dep"] = self.kill_on_invalid_dep
         if self.gpus:
             job["gpus"] = self.gpus
         if self.gpus_per_node:
@@ -818,6 +821,13 @@ def _set_open_mode(o: JobOptions, v: str | None) -> None:
         o.open_mode = "truncate"
     else:
         raise OptionValueError("Invalid --open-mode specification")
+
+
+def _set_kill_inv_dep(o: JobOptions, v: str | None) -> None:
+    word = (v or "").lower()
+    if word not in ("yes", "no"):
+        raise OptionValueError("Invalid --kill-on-invalid-dep specification")
+    o.kill_on_invalid_dep = word == "yes"
 
 
 def _set_begin(o: JobOptions, v: str | None) -> None:
@@ -959,6 +969,7 @@ _SETTERS: dict[str, Any] = {
     "mem-per-cpu": _set_mem_per_cpu,
     "nice": _set_nice,
     "no-requeue": _flag("requeue", False),
+    "kill-on-invalid-dep": _set_kill_inv_dep,
     "w": _str("req_nodes"),
     "N": _set_nodes,
     "n": _set_ntasks,

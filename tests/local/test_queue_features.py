@@ -126,6 +126,21 @@ def test_dependency_on_unknown_job_counts_as_satisfied_and_bad_lists_are_refused
     local.run(["scancel", str(first), str(old)], user=USER)
 
 
+def test_kill_on_invalid_dep_cancels_a_job_whose_dependency_can_never_hold(local):
+    bad = local.submit("#!/bin/bash\nexit 3\n", user=USER)
+    assert local.wait(bad)["state"] == "FAILED"
+    killed = local.submit("#!/bin/bash\ntrue\n", "--kill-on-invalid-dep=yes", f"--dependency=afterok:{bad}",
+                          user=USER)
+    kept = local.submit("#!/bin/bash\ntrue\n", "--kill-on-invalid-dep=no", f"--dependency=afterok:{bad}",
+                        user=USER)
+    info = local.wait(killed, states=("CANCELLED",), timeout=15)
+    assert info["reason"] == "DependencyNeverSatisfied"
+    assert (local.job(kept)["state"], local.job(kept)["reason"]) == ("PENDING", "DependencyNeverSatisfied")
+    local.run(["scancel", str(kept)], user=USER)
+    r = local.run(["sbatch", "--kill-on-invalid-dep=maybe", "--wrap", "true"], user=USER)
+    assert (r.returncode, r.stderr) == (255, "sbatch: error: Invalid --kill-on-invalid-dep specification\n")
+
+
 def test_gpu_jobs_get_distinct_devices_and_gpu_nodes_need_a_gpu_request(local):
     wd = local.workdir(USER)
     script = "#!/bin/bash\necho $CUDA_VISIBLE_DEVICES $SLURM_JOB_GPUS $SLURM_GPUS_ON_NODE\nsleep 3\n"
