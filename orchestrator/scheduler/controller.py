@@ -1182,11 +1182,7 @@ class Controller:
         def requeue(job: Job) -> None:
             if not job.batch:
                 raise SlurmError("ESLURM_BATCH_ONLY")
-            if job.state == "PENDING":
-                if hold:
-                    job.hold = "admin" if req.uid == 0 else "user"
-                    job.reason = "JobHeldAdmin" if req.uid == 0 else "JobHeldUser"
-                    return
+            if job.state == "PENDING":  # requeuehold too: a pending job is held with scontrol hold
                 raise SlurmError("ESLURM_JOB_PENDING")
             if not job.requeue:
                 raise SlurmError("ESLURM_DISABLED")

@@ -236,3 +236,12 @@ def test_requeue_keeps_the_earlier_run_for_sacct_duplicates(local):
     text = (wd / f"slurm-{job}.out").read_text()
     assert "run\n" in text or "run \n" in text
     assert "run 1" in text
+
+
+def test_requeue_and_requeuehold_refuse_a_pending_job(local):
+    job = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER)
+    for cmd in ("requeue", "requeuehold"):
+        r = local.run(["scontrol", cmd, str(job)], user=USER)
+        assert (r.returncode, r.stderr) == (1, f"Job is pending execution for job {job}\n"), cmd
+    assert local.job(job, ("state", "reason")) == {"state": "PENDING", "reason": "JobHeldUser"}
+    local.run(["scancel", str(job)], user=USER)
