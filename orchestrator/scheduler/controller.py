@@ -1146,7 +1146,8 @@ class Controller:
 
         def hold(job: Job) -> None:
             if job.state != "PENDING":
-                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+                _not_pending(job)
+                return
             job.hold = "admin" if admin else "user"
             job.reason = "JobHeldAdmin" if admin else "JobHeldUser"
             job.priority = 0
@@ -1156,7 +1157,8 @@ class Controller:
     async def op_release(self, req: Request) -> dict[str, Any]:
         def release(job: Job) -> None:
             if job.state != "PENDING":
-                raise SlurmError("ESLURM_JOB_NOT_PENDING")
+                _not_pending(job)
+                return
             if job.hold == "admin" and req.uid != 0:
                 raise SlurmError("ESLURM_ACCESS_DENIED")
             job.hold = ""
@@ -1299,6 +1301,12 @@ class Controller:
             self.schedule_soon()
         else:
             raise SlurmError("EINVAL", f"Update of {key} is not supported")
+
+
+def _not_pending(job: Job) -> None:
+    """hold/release of a job that is not pending: a no-op while it runs, refused once it is over (as slurmctld)."""
+    if job.state in FINISHED:
+        raise SlurmError("ESLURM_JOB_FINISHED")
 
 
 _malloc_trim: Any = None

@@ -33,6 +33,7 @@ MESSAGES: dict[str, str] = {
     "ESLURM_INVALID_NODE_COUNT": "Node count specification invalid",
     "ESLURM_INVALID_TASK_MEMORY": "Memory required by task is not available",
     "ESLURM_ALREADY_DONE": "Job/step already completing or completed",
+    "ESLURM_JOB_FINISHED": "Job has already finished",
     "ESLURM_JOB_PENDING": "Job is pending execution",
     "ESLURM_JOB_NOT_PENDING": "Job is no longer pending execution",
     "ESLURM_JOB_NOT_RUNNING": "Job is not running",

@@ -245,3 +245,17 @@ def test_requeue_and_requeuehold_refuse_a_pending_job(local):
         assert (r.returncode, r.stderr) == (1, f"Job is pending execution for job {job}\n"), cmd
     assert local.job(job, ("state", "reason")) == {"state": "PENDING", "reason": "JobHeldUser"}
     local.run(["scancel", str(job)], user=USER)
+
+
+def test_hold_and_release_of_a_running_job_do_nothing_and_of_a_finished_one_fail(local):
+    job = local.submit("#!/bin/bash\nsleep 30\n", user=USER)
+    local.wait(job, ("RUNNING",))
+    for cmd in ("hold", "uhold", "release"):
+        r = local.run(["scontrol", cmd, str(job)], user=USER)
+        assert (r.returncode, r.stderr) == (0, ""), cmd
+    assert local.job(job, ("state",)) == {"state": "RUNNING"}
+    local.run(["scancel", str(job)], user=USER)
+    local.wait(job)
+    r = local.run(["scontrol", "hold", str(job)], user=USER)
+    assert (r.returncode, r.stderr) == (1, f"Job has already finished for job {job}\n"
+                                           "slurm_suspend error: Job has already finished\n")
