@@ -659,6 +659,8 @@ class Controller:
         if spec.get("hold"):
             job.hold = "user"
             job.reason = "JobHeldUser"
+        job.req_gpus = str(spec.get("gpus") or "")
+        job.req_gpus_per_node = str(spec.get("gpus_per_node") or "")
         gpus = spec.get("gpus_per_node") or spec.get("gpus")
         if gpus and not job.gres:
             job.gres = f"gpu:{gpus}"

@@ -95,6 +95,8 @@ class Job:
     features: str = ""  # -C/--constraint expression as given
     gres: str = ""  # normalised per-node GRES request, e.g. "gpu:v100:1"
     gpus_per_task: int = 0
+    req_gpus: str = ""  # -G/--gpus and --gpus-per-node as given, for SLURM_GPUS / SLURM_GPUS_PER_NODE
+    req_gpus_per_node: str = ""
     dependency: str = ""
     requeue: bool = True
     kill_on_invalid_dep: bool = False  # --kill-on-invalid-dep=yes: cancelled once a dependency can never hold

@@ -81,6 +81,13 @@ def job_env(job: Job, tasks_per_node: dict[str, int], controller: str, port: int
             env["SLURM_ARRAY_TASK_STEP"] = str(spec.step)
     if job.gres:
         env["SLURM_GPUS_ON_NODE"] = "0"
+    # sbatch(1): each only when its option was given
+    if job.req_gpus:
+        env["SLURM_GPUS"] = job.req_gpus
+    if job.req_gpus_per_node:
+        env["SLURM_GPUS_PER_NODE"] = job.req_gpus_per_node
+    if job.gpus_per_task:
+        env["SLURM_GPUS_PER_TASK"] = str(job.gpus_per_task)
     return env
 
 

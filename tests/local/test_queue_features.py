@@ -154,6 +154,17 @@ def test_gpu_jobs_get_distinct_devices_and_gpu_nodes_need_a_gpu_request(local):
     assert "Requested node configuration is not available" in r.stderr
 
 
+def test_gpu_request_options_are_echoed_in_the_job_environment(local):
+    wd = local.workdir(USER)
+    script = "#!/bin/bash\necho G=$SLURM_GPUS N=$SLURM_GPUS_PER_NODE T=$SLURM_GPUS_PER_TASK\n"
+    jobs = {local.submit(script, "-p", "gpu", *args, user=USER, cwd=wd): want for args, want in (
+        (("--gpus=2",), "G=2 N= T="), (("--gpus-per-node=1",), "G= N=1 T="),
+        (("--gpus-per-task=1",), "G= N= T=1"), (("--gres=gpu:1",), "G= N= T="))}
+    for job, want in jobs.items():
+        assert local.wait(job)["state"] == "COMPLETED"
+        assert (wd / f"slurm-{job}.out").read_text().strip() == want
+
+
 def test_invalid_gres_and_unknown_feature_are_refused(local):
     r = local.run(["sbatch", "-p", "gpu", "--gres=gpu:h100:1", "--wrap", "true"], user=USER)
     assert r.returncode == 1
