@@ -99,11 +99,11 @@ def _main(argv: list[str]) -> int:
     elif not command:
         command = _shell()
     from orchestrator.commands import _alloc
-    from orchestrator.commands._common import make_client
+    from orchestrator.commands._common import make_client, resolve_clusters
     from orchestrator.scheduler.protocol import RpcError
 
     try:
-        client = make_client(o.clusters.split(",")[0] if o.clusters else None)
+        client = make_client(resolve_clusters(PROG, o.clusters)[0] if o.clusters else None)
     except RpcError as exc:
         error(PROG, exc.message)
         raise Exit(1) from None

@@ -380,12 +380,12 @@ def _main(argv: list[str]) -> int:
     if not command:
         sys.stderr.write(f"{PROG}: fatal: No command given to execute.\n")
         raise Exit(1)
-    from orchestrator.commands._common import make_client
+    from orchestrator.commands._common import make_client, resolve_clusters
     from orchestrator.scheduler.protocol import RpcError
 
     o = opts.job
     try:
-        client = make_client(o.clusters.split(",")[0] if o.clusters else None)
+        client = make_client(resolve_clusters(PROG, o.clusters)[0] if o.clusters else None)
     except RpcError as exc:
         error(PROG, exc.message)
         raise Exit(1) from None

@@ -49,3 +49,11 @@ def test_unparsable_nodelist_outside_and_inside_an_allocation(slurm: FakeSlurm,
     assert (rc, err) == (1, "srun: error: Unable to create step for job 12: Requested node configuration is not "
                             "available\n")
     assert not slurm.calls
+
+
+@pytest.mark.parametrize("prog", ["srun", "salloc"])
+def test_unknown_cluster_gets_the_multi_cluster_message(slurm: FakeSlurm, prog: str) -> None:
+    rc, _, err = run(prog, "-M", "nosuch", "true")
+    assert (rc, err) == (1, f"{prog}: error: 'nosuch' can't be reached now, or it is an invalid entry for "
+                            "--cluster.  Use 'sacctmgr list clusters' to see available clusters.\n")
+    assert not slurm.calls
