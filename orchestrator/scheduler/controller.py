@@ -75,6 +75,7 @@ class Controller:
         self._pass_scheduled = False
         self._tasks: set[asyncio.Future[None]] = set()
         self._pass_counts: dict[int, int] = {}
+        self._dep_changed: list[Job] = []  # jobs whose dependency string a pass rewrote, to be saved
         self._names: dict[tuple[int, int], tuple[float, str, str]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server = RpcServer(f"controller {cluster.name}", {
@@ -175,6 +176,7 @@ class Controller:
     def _run_pass(self) -> None:
         self._pass_scheduled = False
         self._pass_counts = {}
+        self._dep_changed = []
         now = time.time()
         pending = [j for j in self.jobs.values() if j.state == "PENDING"]
         if not pending:
@@ -184,6 +186,9 @@ class Controller:
         result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
                                  self._eligibility, self._take_task)
         changed: list[Job] = [j for j in pending if before[j.job_id] != j.reason]
+        if self._dep_changed:
+            ids = {j.job_id for j in changed}
+            changed += [j for j in self._dep_changed if j.job_id not in ids]
         for job in changed:
             if job.reason == "DependencyNeverSatisfied" and job.kill_on_invalid_dep:
                 job.state = "CANCELLED"  # --kill-on-invalid-dep=yes; the reason stays, as in Slurm
@@ -232,24 +237,41 @@ class Controller:
         return None
 
     def _dependency_reason(self, job: Job) -> str | None:
-        """Evaluate ``type:id[+time][:id]`` lists joined by ``,`` (all must hold) or ``?`` (any may)."""
+        """Evaluate ``type:id[+time]`` items joined by ``,`` (all must hold) or ``?`` (any may).
+
+        As slurmctld does, the job's dependency string is rewritten as it goes: satisfied
+        items are dropped (all of them once one ``?`` item holds), the others are marked
+        ``(unfulfilled)`` or ``(failed)``; when nothing is left the job has no dependency.
+        """
         any_mode = "?" in job.dependency
         results: list[bool | None] = []  # True satisfied, None not yet, False never
+        left: list[str] = []
         for part in (p for p in job.dependency.replace("?", ",").split(",") if p):
+            part = part.split("(", 1)[0]
             kind, _, rest = part.partition(":")
             if kind == "singleton":
-                results.append(None if self._singleton_blocked(job) else True)
-                continue
-            for item in rest.split(":"):
-                ref, _, plus = item.partition("+")
-                results.append(self._dependency_on(job, kind, ref, int(plus) if plus.isdigit() else 0))
-        if any_mode:
-            if any(r is True for r in results):
-                return None
+                items = [("singleton", None if self._singleton_blocked(job) else True)]
+            else:
+                items = []
+                for item in rest.split(":"):
+                    ref, _, plus = item.partition("+")
+                    items.append((f"{kind}:{item}",
+                                  self._dependency_on(job, kind, ref, int(plus) if plus.isdigit() else 0)))
+            for text, result in items:
+                results.append(result)
+                if result is not True:
+                    left.append(f"{text}({'failed' if result is False else 'unfulfilled'})")
+        if any_mode and any(r is True for r in results):
+            left = []
+        shown = ("?" if any_mode else ",").join(left)
+        if shown != job.dependency:
+            job.dependency = shown
+            self._dep_changed.append(job)
+        if not left:
+            return None
+        if any_mode or not any(r is False for r in results):
             return "DependencyNeverSatisfied" if all(r is False for r in results) else "Dependency"
-        if any(r is False for r in results):
-            return "DependencyNeverSatisfied"
-        return None if all(r is True for r in results) else "Dependency"
+        return "DependencyNeverSatisfied"
 
     def _singleton_blocked(self, job: Job) -> bool:
         return any(j.job_id != job.job_id and j.user == job.user and j.name == job.name and
@@ -666,6 +688,7 @@ class Controller:
             job.gres = f"gpu:{gpus}"
         self._validate_resources(job, part)
         if job.dependency:
+            job.dependency_spec = job.dependency  # SLURM_JOB_DEPENDENCY keeps what was asked for
             self._validate_dependency(job)
         return compact(job)
 
@@ -720,10 +743,7 @@ class Controller:
         import re
 
         out: list[str] = []
-        for piece in re.split(r"([,?])", job.dependency):
-            if piece in (",", "?"):
-                out.append(piece)
-                continue
+        for piece in re.split(r"[,?]", job.dependency):
             if piece.lower() == "singleton":
                 out.append("singleton")
                 continue
@@ -737,16 +757,16 @@ class Controller:
                 raise SlurmError("ESLURM_NOT_SUPPORTED")  # job expansion is not permitted here
             if kind not in ("after", "afterany", "afterok", "afternotok", "aftercorr", "afterburstbuffer"):
                 raise SlurmError("ESLURM_DEPENDENCY")
-            items: list[str] = []
             for item in rest.split(":"):
                 m = re.match(r"^(\d+)(_(?:\d+|\*))?(?:\+(\d+))?$", item)
                 if not m or int(m.group(1)) == 0 or int(m.group(1)) == job.job_id \
                         or (m.group(3) is not None and int(m.group(3)) <= 0):
                     raise SlurmError("ESLURM_DEPENDENCY")
-                if item not in items:
-                    items.append(item)
-            out.append(f"{kind}:{':'.join(items)}")
-        job.dependency = "".join(out)
+                if f"{kind}:{item}" not in out:
+                    out.append(f"{kind}:{item}")
+        # slurmctld's form: one item per job id, all joined by "?" if any was, each marked until it holds
+        sep = "?" if "?" in job.dependency else ","
+        job.dependency = sep.join(f"{item}(unfulfilled)" for item in out)
 
     def _test_only(self, job: Job) -> dict[str, Any]:
         part = self.partitions[job.partition]

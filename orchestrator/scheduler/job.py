@@ -97,7 +97,8 @@ class Job:
     gpus_per_task: int = 0
     req_gpus: str = ""  # -G/--gpus and --gpus-per-node as given, for SLURM_GPUS / SLURM_GPUS_PER_NODE
     req_gpus_per_node: str = ""
-    dependency: str = ""
+    dependency: str = ""  # slurmctld's running form: what is still awaited, "afterok:5(unfulfilled)"
+    dependency_spec: str = ""  # the --dependency given at submission
     requeue: bool = True
     kill_on_invalid_dep: bool = False  # --kill-on-invalid-dep=yes: cancelled once a dependency can never hold
     open_mode: str = "truncate"

@@ -64,8 +64,8 @@ def job_env(job: Job, tasks_per_node: dict[str, int], controller: str, port: int
         env["SLURM_MEM_PER_CPU"] = str(job.mem_per_cpu)
     elif job.mem_per_node:
         env["SLURM_MEM_PER_NODE"] = str(job.mem_per_node)
-    if job.dependency:
-        env["SLURM_JOB_DEPENDENCY"] = job.dependency
+    if job.dependency_spec:
+        env["SLURM_JOB_DEPENDENCY"] = job.dependency_spec
     if job.restart_count:
         env["SLURM_RESTART_COUNT"] = str(job.restart_count)
     if job.array_task_id is not None:

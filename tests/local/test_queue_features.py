@@ -126,6 +126,34 @@ def test_dependency_on_unknown_job_counts_as_satisfied_and_bad_lists_are_refused
     local.run(["scancel", str(first), str(old)], user=USER)
 
 
+def test_dependency_is_shown_as_slurmctld_keeps_it(local):
+    def shown(job: int) -> str:
+        r = local.run(["scontrol", "show", "job", str(job)], user=USER)
+        return r.stdout.split("Dependency=", 1)[1].split()[0]
+
+    ok = local.submit("#!/bin/bash\ntrue\n", user=USER)
+    bad = local.submit("#!/bin/bash\nexit 1\n", user=USER)
+    held = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER)
+    local.wait(ok)
+    local.wait(bad)
+    both = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afterok:{ok}:{held}", user=USER)
+    failed = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afterok:{bad}", user=USER)
+    wd = local.workdir(USER)
+    anyof = local.submit("#!/bin/bash\necho $SLURM_JOB_DEPENDENCY\n", f"--dependency=afterok:{held}?afterok:{ok}",
+                         user=USER, cwd=wd)
+    deadline = time.time() + 15
+    while time.time() < deadline and local.job(failed)["reason"] != "DependencyNeverSatisfied":
+        time.sleep(0.2)
+    assert shown(both) == f"afterok:{held}(unfulfilled)"  # the satisfied half is dropped
+    assert shown(failed) == f"afterok:{bad}(failed)"
+    assert local.wait(anyof)["state"] == "COMPLETED"
+    assert shown(anyof) == "(null)"
+    assert (wd / f"slurm-{anyof}.out").read_text().strip() == f"afterok:{held}?afterok:{ok}"  # as given
+    r = local.run(["squeue", "-h", "-o", "%E", "-j", str(both)], user=USER)
+    assert r.stdout.strip() == f"afterok:{held}(unfulfilled)"
+    local.run(["scancel", str(held), str(both), str(failed)], user=USER)
+
+
 def test_kill_on_invalid_dep_cancels_a_job_whose_dependency_can_never_hold(local):
     bad = local.submit("#!/bin/bash\nexit 3\n", user=USER)
     assert local.wait(bad)["state"] == "FAILED"
