@@ -547,8 +547,15 @@ class StepRunner:
     def _env(self, base: dict[str, str], in_job: bool) -> dict[str, str]:
         r = self.reply
         env = dict(base)
+        job_vars = r.get("env") or {}
         if not in_job or env.get("SLURM_JOB_ID") != str(self.job_id):
-            env.update(r.get("env") or {})
+            env.update(job_vars)
+        else:  # inside salloc: what slurmstepd adds to every task's environment
+            for var in ("SLURM_JOB_UID", "SLURM_JOB_USER", "SLURM_JOB_GID", "SLURM_PRIO_PROCESS"):
+                if var in job_vars:
+                    env.setdefault(var, job_vars[var])
+        if self.opts.label:
+            env["SLURM_LABELIO"] = "1"
         nodes = r["nodelist"]
         env.update({
             "SLURM_STEP_ID": str(self.step_id), "SLURM_STEPID": str(self.step_id),

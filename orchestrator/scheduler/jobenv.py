@@ -48,8 +48,6 @@ def job_env(job: Job, tasks_per_node: dict[str, int], controller: str, port: int
         "SLURM_JOB_UID": str(job.uid),
         "SLURM_JOB_USER": job.user,
         "SLURM_JOB_GID": str(job.gid),
-        "SLURM_JOB_START_TIME": str(int(job.start_time)),
-        "SLURM_JOB_END_TIME": str(int(job.start_time + job.time_limit * 60)) if job.time_limit >= 0 else "0",
         "SLURM_PRIO_PROCESS": "0",
         "SLURM_WORKING_CLUSTER": f"{job.cluster}:{controller}:{port}:9984:109",
     }

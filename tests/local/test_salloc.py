@@ -91,3 +91,10 @@ def test_salloc_errors(local):
     assert r.returncode == 1
     assert 'salloc: error: _fork_command: Unable to find command "no-such-command-x"' in r.stderr
     assert "salloc: Relinquishing job allocation" in r.stderr
+
+
+def test_tasks_inside_salloc_get_the_variables_slurmstepd_adds(local):
+    cmd = "srun -l -n1 bash -c 'echo U=$SLURM_JOB_USER L=$SLURM_LABELIO S=${SLURM_JOB_START_TIME-unset}'"
+    r = local.run(["salloc", "-n1", "bash", "-c", cmd], user=USER, cwd=local.workdir(USER))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"0: U={USER} L=1 S=unset"  # no SLURM_JOB_START_TIME in 22.05
