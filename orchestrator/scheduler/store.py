@@ -107,7 +107,7 @@ def job_from_record(data: dict[str, Any]) -> Job:
     """Rebuild a Job from its stored record (unknown keys from newer versions are ignored)."""
     steps = [Step(**{k: v for k, v in s.items() if k in _STEP_FIELDS}) for s in data.get("steps", [])]
     kwargs = {k: v for k, v in data.items() if k in _JOB_FIELDS and k != "steps"}
-    job = compact(Job(**kwargs))
+    job = Job(**kwargs)
     job.steps = steps
     return job
 
@@ -205,12 +205,12 @@ class Store:
 
     def active_jobs(self) -> Iterator[Job]:
         for (data,) in self.db.execute("SELECT data FROM jobs WHERE active = 1 ORDER BY job_id"):
-            yield job_from_record(json.loads(data))
+            yield compact(job_from_record(json.loads(data)))  # these stay in the controller's memory
 
     def recent_jobs(self, since: float) -> Iterator[Job]:
         for (data,) in self.db.execute("SELECT data FROM jobs WHERE active = 0 AND end_time >= ? ORDER BY job_id",
                                        (since,)):
-            yield job_from_record(json.loads(data))
+            yield compact(job_from_record(json.loads(data)))
 
     def query_jobs(self, job_ids: list[int] | None = None, uids: list[int] | None = None,
                    start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
