@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,7 +48,7 @@ def local_cluster(config_text: str, prefix: str) -> Iterator[tuple[object, Path]
         shutil.rmtree(base, ignore_errors=True)
 
 
-def report(bench: str, mode: str, results: dict[str, float], targets: dict[str, tuple[str, float]],
+def report(bench: str, mode: str, results: dict[str, float], targets: Mapping[str, tuple[str, float]],
            digits: int = 1, record: bool = True) -> None:
     """Write bench/results/<bench>-<mode>.json (with the machine; unless not ``record``, as for a
     partial run) and print results beside targets."""

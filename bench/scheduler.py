@@ -79,8 +79,8 @@ def inner(workdir: str, only: list[str] | None = None) -> dict[str, float]:
         lat = []
         fmt = "%i %V %S"
         for line in run("squeue", "-h", "-t", "all", "-o", fmt, "-j", ",".join(ids)).splitlines():
-            _, submit, start = line.split()
-            lat.append(_ts(start) - _ts(submit))
+            _, submitted, started = line.split()
+            lat.append(_ts(started) - _ts(submitted))
         rec = _acct_latency(run, ids)
         out["submit_to_running_ms_median"] = statistics.median(rec if rec else lat) * 1000
     # 1000 jobs from 4 parallel submitters, until all completed
