@@ -11,7 +11,6 @@ go to bench/results/scheduler-<mode>.json and are printed as a table.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -162,14 +161,9 @@ def local_mode(only: list[str] | None = None) -> dict[str, float]:
 
 
 def cluster_mode() -> dict[str, float]:
-    src = Path(__file__).read_text().replace('if __name__ == "__main__":', "if False:")
-    code = src + "\nimport json, sys, os, tempfile\nsys.path.insert(0, '/opt/minihpc')\n" \
-        "d = tempfile.mkdtemp(dir=os.environ['HOME'])\nprint(json.dumps(inner(d)))\n"
-    r = subprocess.run(["docker", "exec", "-i", "-u", "alice", "-w", "/home/alice", "arc-login", "python3", "-"],
-                       input=code, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"benchmark inside arc-login failed:\n{r.stderr[-3000:]}")
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    from benchlib import run_in_login
+
+    out = run_in_login(Path(__file__), "inner(workdir)")
 
     def container_rss(name: str, pattern: str) -> float:
         r = subprocess.run(["docker", "exec", name, "sh", "-c",
