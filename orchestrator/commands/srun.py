@@ -155,65 +155,11 @@ def _parse(argv: list[str]) -> tuple[Options, list[str]]:
     return opts, positionals
 
 
-_BIND_WORDS = {"q", "quiet", "v", "verbose", "one_thread", "no", "none", "rank", "rank_ldom", "socket", "sockets",
-               "core", "cores", "thread", "threads", "ldom", "ldoms"}
-_BIND_LISTS = (("map_cpu", "mapcpu"), ("mask_cpu", "maskcpu"), ("map_ldom", "mapldom"), ("mask_ldom", "maskldom"))
-
-
-def _bind_tokens(value: str) -> list[str]:
-    """Split a --cpu-bind value on the commas that end a word, keeping ``map_cpu:0,1`` lists whole."""
-    tokens = [""]
-    for i, ch in enumerate(value):
-        if ch == "," and not _starts_value(value[i + 1:]):
-            tokens.append("")
-        else:
-            tokens[-1] += ch
-    return tokens
-
-
-def _starts_value(rest: str) -> bool:
-    if rest[:1].isdigit():
-        return True
-    word = rest.split(",", 1)[0]
-    return all(c in "0123456789abcdefABCDEF" for c in word)
-
-
-def _check_bind_list(kind: str, text: str) -> str:
-    """The error srun gives for a bad ``map_cpu``/``mask_cpu`` list, or ''."""
-    digits = "0123456789abcdefABCDEF" if kind.startswith("mask") else "0123456789"
-    for item in (i for i in text.split(",") if i):
-        num = item[2:] if kind.startswith("mask") and item.startswith("0x") else item
-        num, star, mult = num.partition("*")
-        if star:
-            odd = next((c for c in mult if not c.isdigit()), "")
-            if odd:
-                return f"Failed to validate number: *{mult}, the offending character is {odd}"
-            if not mult or int(mult) <= 0:
-                return f"Invalid {kind} multiplier: {mult}"
-        odd = next((c for c in num if c not in digits), "")
-        if odd:
-            return f"Failed to validate number: {num}, the offending character is {odd}"
-    return ""
-
-
 def _check_cpu_bind(value: str) -> None:
     """Reject a --cpu-bind value srun would not parse, with its words and exit status."""
-    bad = ""
-    for tok in _bind_tokens(value):
-        low = tok.lower()
-        if low == "help" or low in _BIND_WORDS:
-            continue
-        kind = next((names[0] for names in _BIND_LISTS if any(low.startswith(n) for n in names)), None)
-        if kind is None:
-            bad = f'unrecognized --cpu-bind argument "{tok}"'
-            break
-        parts = tok.replace("=", ":").split(":")
-        if len(parts) < 2 or not parts[1]:
-            bad = f'missing list for "--cpu-bind={kind}:<list>"'
-            break
-        bad = _check_bind_list(kind, parts[1])
-        if bad:
-            break
+    from orchestrator.slurm.cpubind import check
+
+    bad = check(value)
     if bad:
         error(PROG, bad)
         sys.stderr.write(f"{PROG}: fatal: Failed to parse --cpu-bind= values.\n")

@@ -56,6 +56,7 @@ from orchestrator.slurm.timefmt import format_timestamp
 if TYPE_CHECKING:
     from orchestrator.scheduler.controller import Controller
     from orchestrator.scheduler.noded import NodeDaemon, RunningJob
+    from orchestrator.slurm.cpubind import Binding
 
 log = logging.getLogger(__name__)
 
@@ -744,6 +745,7 @@ class _NodeStep:
             spec = io.get(str(gtid)) or ["", "", ""]
             self.tasks.append(_Task(gtid, lid, str(spec[0] or ""), str(spec[1] or ""), str(spec[2] or "")))
         self.truncate = [str(p) for p in body.get("truncate") or []]
+        self.binding: Binding | None = None  # --cpu-bind's explicit form, set by _env
         self.env = self._env(body)
         self.reasons: set[str] = set()
         self.notified = ""
@@ -777,6 +779,13 @@ class _NodeStep:
         scratch = self.rj.scratch or self.owner.scratch.get(self.job_id, "")
         if scratch:
             env["SCRATCH"] = scratch
+        if env.get("SLURM_CPU_BIND"):
+            from orchestrator.slurm import cpubind
+
+            b = cpubind.parse(env["SLURM_CPU_BIND"])
+            if b is not None and b.kind != "auto":
+                self.binding = b
+                env.update(b.env())
         gpus = body.get("gpus")
         if gpus is not None:  # the job's GPUs on this node (jobenv.node_env's variables, per node)
             ids = ",".join(str(int(i)) for i in gpus)
@@ -859,6 +868,16 @@ class _NodeStep:
                 stdin = r
             else:
                 stdin = subprocess.DEVNULL
+        bound = self._bind_cpus(t) if self.binding is not None else None
+        if bound:
+            ctty = extra.get("preexec_fn")
+
+            def pin(cpus: set[int] = bound, then: Any = ctty) -> None:
+                os.sched_setaffinity(0, cpus)  # before exec, as task/affinity does: children inherit it
+                if then is not None:
+                    then()
+
+            extra["preexec_fn"] = pin
         cwd = self.cwd
         popen = None
         for attempt in range(2):
@@ -887,6 +906,11 @@ class _NodeStep:
             return
         t.popen = popen
         t.pid = popen.pid
+        if self.binding is not None and self.binding.verbose and not t.err and (bound or self.binding.kind == "none"):
+            from orchestrator.slurm.cpubind import verbose_line
+
+            line = verbose_line(self.binding, self.d.node.name, t.gtid, t.lid, t.pid, bound)
+            self._send({"t": "e", "k": self.tasks[0].gtid}, line.encode())
         self.rj.step_sids.add(t.pid)
         for kind, fd in t.fds.items():
             self.loop.add_reader(fd, self._on_output, t, kind, fd)
@@ -895,6 +919,16 @@ class _NodeStep:
             self.loop.add_reader(t.pidfd, self._reap, t)
         except (AttributeError, OSError):
             threading.Thread(target=self._wait_thread, args=(t,), daemon=True).start()
+
+    def _bind_cpus(self, t: _Task) -> set[int] | None:
+        """The CPUs --cpu-bind's explicit form gives this task, if this host has them all."""
+        from orchestrator.slurm.cpubind import task_cpus
+
+        assert self.binding is not None
+        cpus = task_cpus(self.binding, t.lid)
+        if not cpus or not cpus <= os.sched_getaffinity(0):
+            return None  # a CPU this (simulated) node does not really have: the task is left unbound
+        return cpus
 
     def _message(self, t: _Task, text: str) -> None:
         """A slurmstepd line on the task's stderr (to srun, or to its file)."""

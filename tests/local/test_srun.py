@@ -468,3 +468,12 @@ def test_gpu_steps_see_their_nodes_gpus(local):
     assert r.returncode == 0, r.stderr
     cuda, ids, count, node = r.stdout.split()
     assert (cuda, count, node) == ("0", "1", "gpu1") and ids in ("0", "1")
+
+
+def test_cpu_bind_map_binds_the_task_and_reports_it(local):
+    r = local.run(["srun", "-n1", "-l", "--cpu-bind=verbose,map_cpu:0", "bash", "-c",
+                   "grep Cpus_allowed_list /proc/self/status; echo $SLURM_CPU_BIND $SLURM_CPU_BIND_TYPE"],
+                  user=USER, cwd=local.workdir(USER))
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"0: cpu-bind=MAP  - node1, task  0  0 \[\d+\]: mask 0x1 set\n", r.stderr), r.stderr
+    assert r.stdout.splitlines() == ["0: Cpus_allowed_list:\t0", "0: verbose,map_cpu:0 map_cpu:"]
