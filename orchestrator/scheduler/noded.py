@@ -53,7 +53,9 @@ if [ "$err" = "$out" ]; then exec 2>&1
 else if [ "$mode" != append ]; then : >"$err" || exit 1; fi; exec 2>>"$err" || exit 1; fi
 exec <"$in" || exit 1
 if ! cd "$dir" 2>/dev/null; then
-  echo "slurmstepd: error: couldn't chdir to \`$dir': No such file or directory: going to /tmp instead" >&2
+  # (twice, as slurmstepd 22.05 reports it: once for itself, once for the batch task)
+  msg="slurmstepd-$SLURMD_NODENAME: error: couldn't chdir to \`$dir': No such file or directory: going to /tmp instead"
+  printf '%s\n%s\n' "$msg" "$msg" >&2
   cd /tmp || exit 1
 fi
 exec "$@"

@@ -890,9 +890,12 @@ class _NodeStep:
                 break
             except OSError as exc:
                 if attempt == 0 and exc.filename == cwd and cwd != "/tmp":
-                    self._message(t, f"couldn't chdir to `{cwd}': {os.strerror(exc.errno or errno.ENOENT)}: "
-                                     "going to /tmp instead")
-                    cwd = "/tmp"
+                    # slurmstepd says it once for itself and once per task, all on the node's first task's
+                    # stderr stream, even when the tasks write to files; later tasks go straight to /tmp
+                    note = (f"slurmstepd-{self.d.node.name}: error: couldn't chdir to `{cwd}': "
+                            f"{os.strerror(exc.errno or errno.ENOENT)}: going to /tmp instead\n").encode()
+                    self._send({"t": "e", "k": self.tasks[0].gtid}, note * (len(self.tasks) + 1))
+                    cwd = self.cwd = "/tmp"
                     continue
                 self._message(t, f"execve(): {self.argv[0]}: {os.strerror(exc.errno or errno.ENOENT)}")
                 t.status = ((exc.errno or errno.ENOENT) & 0xFF) << 8
@@ -909,8 +912,8 @@ class _NodeStep:
         if self.binding is not None and self.binding.verbose and not t.err and (bound or self.binding.kind == "none"):
             from orchestrator.slurm.cpubind import verbose_line
 
-            line = verbose_line(self.binding, self.d.node.name, t.gtid, t.lid, t.pid, bound)
-            self._send({"t": "e", "k": self.tasks[0].gtid}, line.encode())
+            report = verbose_line(self.binding, self.d.node.name, t.gtid, t.lid, t.pid, bound)
+            self._send({"t": "e", "k": self.tasks[0].gtid}, report.encode())
         self.rj.step_sids.add(t.pid)
         for kind, fd in t.fds.items():
             self.loop.add_reader(fd, self._on_output, t, kind, fd)

@@ -156,7 +156,13 @@ def test_chdir_export_and_missing_programs(local):
     assert r.stdout.strip() == str(sub)
     r = local.run(["srun", "-D", "/nonexistent", "pwd"], user=USER, cwd=wd)
     assert r.stdout.strip() == "/tmp"
-    assert "error: couldn't chdir to `/nonexistent': No such file or directory: going to /tmp instead" in r.stderr
+    note = "slurmstepd-node1: error: couldn't chdir to `/nonexistent': No such file or directory: going to /tmp instead"
+    assert r.stderr.splitlines() == [note, note]  # once for slurmstepd, once per task, as 22.05 prints it
+    r = local.run(["srun", "-n2", "-l", "-D", "/nonexistent", "pwd"], user=USER, cwd=wd)
+    assert r.stderr.splitlines() == [f"0: {note}"] * 3 and sorted(r.stdout.split()) == ["/tmp", "/tmp", "0:", "1:"]
+    job = local.submit("#!/bin/bash\npwd\n", "-D", "/nonexistent", "-o", str(wd / "batch.out"), user=USER, cwd=wd)
+    local.wait(job)
+    assert (wd / "batch.out").read_text().splitlines() == [note, note, "/tmp"]
     r = local.run(["srun", "--export=NONE,FOO", "/bin/bash", "-c", "echo FOO=$FOO BAR=$BAR S=${SLURM_JOB_ID:+set}"],
                   user=USER, cwd=wd, env={"FOO": "1", "BAR": "2"})
     assert r.stdout.strip() == "FOO=1 BAR= S=set"
