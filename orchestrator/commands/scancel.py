@@ -97,6 +97,13 @@ def _parse_ids(args: list[str]) -> list[tuple[int, str, str | None]]:
             if end < 0 or end != len(rest) - 1:
                 error(PROG, f"Invalid job id {text}")
                 raise Exit(1)
+            for item in rest[2:-1].split(","):
+                lo, dash, hi = item.partition("-")
+                if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)) \
+                        or (dash and "-" in hi):
+                    error(PROG, f"_parse_single_range: Invalid range: `{item}'")  # hostlist's words
+                    error(PROG, f"Invalid job id {text}")
+                    raise Exit(1)
             out.append((job_id, f"{job_id}{rest}", None))
             continue
         label = str(job_id)
