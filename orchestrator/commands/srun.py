@@ -123,11 +123,18 @@ def _parse(argv: list[str]) -> tuple[Options, list[str]]:
         o.validate()
     except OptionValueError as exc:
         error(PROG, exc.message)
-        raise Exit(exc.exit_code if exc.exit_code != 255 else 1) from None
+        raise Exit(exc.exit_code) from None
     extra = dict(o.extra)
-    if "mpi" in extra and (extra["mpi"] or "") == "list":
+    mpi = extra.get("mpi") or "" if "mpi" in extra else None
+    if mpi == "list":
         sys.stdout.write("MPI plugin types are...\n\tnone\n\tpmi2\n\tcray_shasta\n")
         raise Exit(0)
+    if mpi is not None and mpi not in ("none", "pmi2", "cray_shasta"):
+        for line in (f"Couldn't find the specified plugin name for mpi/{mpi} looking at all files",
+                     f"cannot find mpi plugin for mpi/{mpi}", f"MPI: Cannot create context for mpi/{mpi}",
+                     "MPI: Unable to load any plugin", f"Invalid MPI type '{mpi}', --mpi=list for acceptable types"):
+            error(PROG, line)
+        raise Exit(1)
     if o.exclusive and "overlap" in o.cli_keys and "exclusive" in o.cli_keys:
         error(PROG, "--exclusive and --overlap are mutually exclusive")
         raise Exit(1)
@@ -738,7 +745,7 @@ class StepRunner:
         if bad and self.opts.kill_bad_exit and not self.terminating and not self.force_terminated \
                 and not self.aborted:
             self.terminating = True
-            info(f"Terminating {self.step_label}")
+            info(f"launch/slurm: _step_signal: Terminating {self.step_label}")
             self._send_all({"t": "k"})
 
     def exit_code(self) -> int:
@@ -869,8 +876,8 @@ class StepRunner:
                         info(f"First task exited {self.opts.max_wait}s ago")
                         self._print_status()
                         self.terminating = True
-                        info(f"Terminating {self.step_label}")
-                        self._send_all({"t": "k"})
+                        info(f"launch/slurm: _step_signal: Terminating {self.step_label}")
+                        self._send_all({"t": "k", "kill": 1})  # -W: the step is killed at once
                         timeout = None
                 for key, _mask in self.sel.select(timeout):
                     what = key.data

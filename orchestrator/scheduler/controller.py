@@ -672,6 +672,8 @@ class Controller:
             job.mem_per_cpu = self.config.site.mem_per_cpu  # DefMemPerCPU, recorded as slurmctld does
         if not job.std_in:
             job.std_in = "/dev/null"
+        if job.nodes_explicit and job.num_nodes < 1:
+            raise SlurmError("ESLURM_INVALID_NODE_COUNT")  # -N 0, refused by slurmctld
         job.num_nodes = max(1, job.num_nodes)
         job.cpus_per_task = max(1, job.cpus_per_task)
         if not job.ntasks_explicit:

@@ -1160,12 +1160,19 @@ class _NodeStep:
         node = self.d.node.name
         self._message(self.tasks[0], f"*** STEP {self.job_id}.{self.step_id} ON {node} CANCELLED AT {stamp}{why} ***")
 
-    def abort(self, reason: str, note: bool = True) -> None:
-        """SIGCONT and SIGTERM to every task, SIGKILL a moment later (srun's termination sequence)."""
+    def abort(self, reason: str, note: bool = True, kill: bool = False) -> None:
+        """SIGCONT and SIGTERM to every task, SIGKILL a moment later (srun's termination sequence);
+        ``kill``: srun -W ending the step, which it does with SIGKILL at once."""
         if self.aborting:
             return
         self.aborting = True
         self.reasons.add(reason)
+        if kill:  # srun -W: the step is cancelled and killed at once; srun hears of it after the note
+            if note:
+                self.note(reason)
+            self._send({"t": "a", "r": "CANCELLED"})
+            self.signal(signal.SIGKILL)
+            return
         if reason == "CANCELLED":  # scancel of the step: srun says it is being ended
             self._send({"t": "a", "r": reason})
         if note:
@@ -1206,7 +1213,7 @@ class _NodeStep:
                 elif kind == "s":
                     self.signal(int(header["n"]))
                 elif kind == "k":
-                    self.abort("ABORTED")
+                    self.abort("ABORTED", kill=bool(header.get("kill")))
                 elif kind == "w":
                     self.winsize(int(header["r"]), int(header["c"]))
             except (KeyError, ValueError, TypeError) as exc:

@@ -769,6 +769,22 @@ def _set_time_min(o: JobOptions, v: str | None) -> None:
     o.time_min = _time(o, v, "--time-min")
 
 
+def _set_distribution(o: JobOptions, v: str | None) -> None:
+    """-m block|cyclic|arbitrary|plane=N[:node[:socket]][,Pack|NoPack], checked as verify_dist_type does."""
+    text = v or ""
+    base, _, pack = text.partition(",")
+    ok = pack.lower() in ("", "pack", "nopack")
+    if base.lower().startswith("plane="):
+        ok = ok and base[6:].isdigit() and int(base[6:]) > 0
+    else:
+        levels = base.lower().split(":")
+        ok = ok and 1 <= len(levels) <= 3 and levels[0] in ("block", "cyclic", "arbitrary", "*") \
+            and all(lv in ("block", "cyclic", "fcyclic", "*") for lv in levels[1:])
+    if not ok:
+        raise OptionValueError("Invalid --distribution specification")
+    o.distribution = text
+
+
 def _set_nodes(o: JobOptions, v: str | None) -> None:
     o.min_nodes, o.max_nodes = verify_node_count(v or "")
     o.nodes_set = True
@@ -949,7 +965,7 @@ _SETTERS: dict[str, Any] = {
     "c": _set_cpt,
     "deadline": _set_deadline,
     "d": _str("dependency"),
-    "m": _str("distribution"),
+    "m": _set_distribution,
     "e": _str("std_err"),
     "x": _str("exc_nodes"),
     "exclusive": _set_exclusive,

@@ -270,8 +270,33 @@ def test_kill_on_bad_exit_ends_the_other_tasks(local):
                   user=USER, cwd=local.workdir(USER))
     assert time.time() - start < 15
     assert "srun: error: node1: task 1: Exited with exit code 4" in r.stderr
-    assert re.search(r"srun: Terminating StepId=\d+\.0", r.stderr)
+    assert re.search(r"srun: launch/slurm: _step_signal: Terminating StepId=\d+\.0", r.stderr)
+    assert re.search(r"srun: Force Terminated StepId=\d+\.0", r.stderr)
     assert r.returncode == 143
+
+
+def test_wait_limit_kills_the_step_as_srun_w_does(local):
+    r = local.run(["srun", "-n2", "-W", "1", "bash", "-c", "[ $SLURM_PROCID = 0 ] && exit 0; sleep 20"],
+                  user=USER, cwd=local.workdir(USER))
+    lines = r.stderr.splitlines()
+    assert lines[0] == "srun: First task exited 1s ago", lines
+    assert re.fullmatch(r"srun: launch/slurm: _step_signal: Terminating StepId=\d+\.0", lines[3]), lines
+    assert lines[-2:] == ["srun: Job step aborted: Waiting up to 4 seconds for job step to finish.",
+                          "srun: error: node1: task 1: Killed"], lines
+    assert r.returncode == 137
+
+
+def test_bad_mpi_and_distribution_and_node_count(local):
+    r = local.run(["srun", "--mpi=bogus", "true"], user=USER)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == "srun: error: Invalid MPI type 'bogus', --mpi=list for acceptable types"
+    for cmd in (["srun", "-m", "bogus", "true"], ["sbatch", "-m", "bogus", "--wrap", "true"]):
+        r = local.run(cmd, user=USER)
+        assert (r.returncode, r.stderr) == (255, f"{cmd[0]}: error: Invalid --distribution specification\n")
+    assert local.run(["srun", "-m", "cyclic:block", "-n2", "true"], user=USER).returncode == 0
+    r = local.run(["srun", "-N", "0", "true"], user=USER)
+    assert (r.returncode, r.stderr) == (1, "srun: error: Unable to allocate resources: Node count specification "
+                                           "invalid\n")
 
 
 def _spawn(local, args: list[str], wd: Path) -> subprocess.Popen[str]:
