@@ -258,6 +258,19 @@ def _io_mode(spec: str, ntasks: int) -> tuple[str, int]:
     return "file", -1
 
 
+def _check_stdin_file(opts: Options, cwd: str) -> None:
+    """-i with a plain file name: srun opens it itself (to send to every task), so a missing one stops it."""
+    o = opts.job
+    spec = o.std_in if "i" in o.cli_keys or "i" in o.env_keys else ""
+    if not spec or "%" in spec or _io_mode(spec, max(1, o.ntasks))[0] != "file":
+        return
+    try:
+        os.close(os.open(os.path.join(cwd, spec), os.O_RDONLY))
+    except OSError as exc:
+        error(PROG, f"Could not open stdin file: {os.strerror(exc.errno or 0)}")
+        raise Exit(1) from None
+
+
 def _user() -> str:
     import pwd
 
@@ -349,6 +362,7 @@ def _main(argv: list[str]) -> int:
         nn = os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES")
         job_nodes = int(nn) if nn and nn.isdigit() else None
     _massage(opts, job_nodes)
+    _check_stdin_file(opts, cwd)
     env = _task_env(opts)
     from orchestrator.commands._alloc import which
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fakeslurm import FakeSlurm, run, slurm_fixture  # noqa: F401 - the fixture
 
@@ -56,4 +58,10 @@ def test_unknown_cluster_gets_the_multi_cluster_message(slurm: FakeSlurm, prog: 
     rc, _, err = run(prog, "-M", "nosuch", "true")
     assert (rc, err) == (1, f"{prog}: error: 'nosuch' can't be reached now, or it is an invalid entry for "
                             "--cluster.  Use 'sacctmgr list clusters' to see available clusters.\n")
+    assert not slurm.calls
+
+
+def test_missing_stdin_file_stops_srun_before_anything_runs(slurm: FakeSlurm, tmp_path: Path) -> None:
+    rc, _, err = run("srun", "-i", str(tmp_path / "missing.txt"), "true")
+    assert (rc, err) == (1, "srun: error: Could not open stdin file: No such file or directory\n")
     assert not slurm.calls
