@@ -897,7 +897,7 @@ def _set_gpus_per_task(o: JobOptions, v: str | None) -> None:
     text = v or ""
     count = text.rpartition(":")[2]
     if not count.isdigit():
-        raise OptionValueError("Invalid --gpus-per-task specification", exit_code=1)
+        raise OptionValueError("Invalid generic resource (gres) specification", exit_code=1)  # as sbatch says
     o.gpus_per_task = int(count)
 
 

@@ -247,3 +247,22 @@ def test_export() -> None:
     assert export_environment("A,C=3", env) == {"A": "1", "C": "3", "SLURM_X": "s"}
     assert export_environment("ALL,A=9", env) == {"A": "1", "B": "2", "SLURM_X": "s"}
     assert export_environment("C=1,2,B", env) == {"C": "1,2", "B": "2", "SLURM_X": "s"}
+
+
+@pytest.mark.parametrize(("key", "value", "message", "code"), [
+    ("gpus-per-task", "x", "Invalid generic resource (gres) specification", 1),
+    ("m", "bogus", "Invalid --distribution specification", 255),
+    ("m", "block:bogus", "Invalid --distribution specification", 255),
+    ("m", "plane=0", "Invalid --distribution specification", 255),
+    ("kill-on-invalid-dep", "maybe", "Invalid --kill-on-invalid-dep specification", 255),
+])
+def test_option_values_refused_with_slurms_words(key: str, value: str, message: str, code: int) -> None:
+    with pytest.raises(OptionValueError) as exc:
+        apply((key, value))
+    assert (exc.value.message, exc.value.exit_code) == (message, code)
+
+
+@pytest.mark.parametrize("value", ["block", "cyclic", "arbitrary", "plane=2", "cyclic:block", "block:cyclic:fcyclic",
+                                   "*:block", "block,Pack", "cyclic,nopack"])
+def test_distributions_slurm_accepts(value: str) -> None:
+    assert apply(("m", value)).distribution == value
