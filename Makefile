@@ -19,7 +19,7 @@ PYTEST  = $(BIN)/pytest
 
 help:
 	@echo "make up       build missing images, start clusters arc and htc, wait until ready"
-	@echo "make down     remove the containers (volumes kept)"
+	@echo "make down     remove the containers (networks and volumes kept)"
 	@echo "make clean    also remove the volumes and generated keys"
 	@echo "make status | logs [NODE=arc-login] | ssh [USER=alice CLUSTER=arc]"
 	@echo "make test     ruff + mypy + unit + local + cluster tests"

@@ -118,7 +118,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     provider = _provider()
     removed = actions.down(provider, _status(args), args.cluster or None)
-    print(f"Removed {len(removed)} containers in {time.monotonic() - t0:.1f}s; volumes kept "
+    print(f"Removed {len(removed)} containers in {time.monotonic() - t0:.1f}s; networks and volumes kept "
           "(`minihpc clean` removes them).")
     return 0
 
@@ -129,14 +129,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
     provider = _provider()
     status = _status(args)
     actions.down(provider, status)
-    with status.step("Removing volumes and generated keys"):
+    with status.step("Removing networks, volumes and generated keys"):
+        provider.remove_networks(provider.networks())
         provider.remove_volumes(provider.volumes())
         paths = Paths.default()
         for sub in ("keys", "hostkeys", "run"):
             shutil.rmtree(paths.state / sub, ignore_errors=True)
         for f in ("munge.key", "passwords", "known_hosts"):
             (paths.state / f).unlink(missing_ok=True)
-    print("Removed the volumes (homes, data, scratch, scheduler state) and the keys under .minihpc/.")
+    print("Removed the networks, the volumes (homes, data, scratch, scheduler state) and the keys under .minihpc/.")
     return 0
 
 

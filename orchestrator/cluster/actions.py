@@ -354,17 +354,12 @@ def _cleanup_after_failure(ctx: Context, exc: MinihpcError) -> None:
 
 
 def down(provider: Any, status: Status, clusters: Sequence[str] | None = None) -> list[ContainerInfo]:
-    """Remove containers (all minihpc ones, or those of ``clusters``) and their networks; keep volumes."""
-    from orchestrator.cluster.plan import SHARED_NETWORK, network_name
+    """Remove containers (all minihpc ones, or those of ``clusters``); keep networks and volumes.
 
+    The networks stay, like the volumes, for the next ``up`` (``clean`` removes them): the
+    engine releases a removed container's endpoints seconds later, so removing the networks
+    would make every ``down`` wait ~4 s for it."""
     existing = [c for c in provider.containers() if not clusters or c.cluster in clusters]
     with status.step(f"Removing {len(existing)} containers"):
         provider.remove_containers([c.name for c in existing])
-        gone = {c.cluster for c in existing} | set(clusters or [])
-        remaining = provider.containers()
-        nets = [network_name(c) for c in gone if c and not any(r.cluster == c for r in remaining)]
-        if not remaining:
-            nets.append(SHARED_NETWORK)
-            nets.extend(n for n in provider.networks() if n not in nets)
-        provider.remove_networks(nets)
     return existing
