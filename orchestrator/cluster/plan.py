@@ -28,6 +28,8 @@ SHM_SIZE = "256m"
 # tini is PID 1 (-g: signals go to the whole process group, so `docker stop` is quick).
 ENTRYPOINT = ("/usr/bin/tini", "-g", "--", "/opt/minihpc/bin/entrypoint")
 TMP_SIZE = "2g"
+SPOOL_DIR = "/var/spool/minihpc"
+SPOOL_SIZE = "256m"
 # CPU weight (cgroup cpu.shares; the engine's default is 1024). A laptop has two cores for all
 # containers: jobs that saturate the compute nodes (a 96-rank mpirun) must not starve sshd on the
 # login node or the controller, just as a real login node never shares cores with jobs.
@@ -127,6 +129,9 @@ def _node(cluster: ClusterSpec, name: str, role: str, run_dir: str, chash: str, 
         ports = ((22, cluster.ssh_port),)
     else:
         mounts.append(Mount("tmpfs", "/tmp", size=TMP_SIZE, mode=0o1777))  # node-local /tmp
+        # the node daemon's spool (scripts, job state, results): a few small files per job, which
+        # on the image's fuse-overlayfs cost more CPU than the short jobs themselves
+        mounts.append(Mount("tmpfs", SPOOL_DIR, size=SPOOL_SIZE, mode=0o755))
     labels = {LABEL_CLUSTER: cluster.name, LABEL_ROLE: role, LABEL_CONFIG: chash, LABEL_MANAGED: "true"}
     if state:
         labels[LABEL_STATE] = state
