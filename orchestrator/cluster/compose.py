@@ -56,7 +56,7 @@ def generate(config: Config) -> str:
         tmpfs: list[str] = []
         for m in n.mounts:
             if m.type == "tmpfs":
-                tmpfs.append(f"{m.target}:size={m.size},mode={m.mode:o}")
+                tmpfs.append(f"{m.target}:{m.tmpfs_options}")
             elif m.type == "volume":
                 volumes.append({"type": "volume", "source": m.source, "target": m.target})
             else:

@@ -51,6 +51,17 @@ class Mount:
     size: str = ""
     mode: int = 0
 
+    @property
+    def tmpfs_options(self) -> str:
+        """Docker mounts a tmpfs noexec by default; on a node, jobs run scripts and programs from
+        $TMPDIR and the node daemon from its spool, so these are exec."""
+        opts = ["rw", "exec", "nosuid", "nodev"]
+        if self.size:
+            opts.append(f"size={self.size}")
+        if self.mode:
+            opts.append(f"mode={self.mode:o}")
+        return ",".join(opts)
+
 
 @dataclass(frozen=True)
 class NodePlan:

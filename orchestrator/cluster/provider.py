@@ -201,15 +201,15 @@ class DockerProvider:
     def _create_and_start(self, node: NodePlan, image: str, created: list[str]) -> None:
         types = self._docker.types
         mounts = []
+        tmpfs: dict[str, str] = {}
         for m in node.mounts:
             if m.type == "tmpfs":
-                mounts.append(types.Mount(m.target, None, type="tmpfs", tmpfs_size=m.size or None,
-                                          tmpfs_mode=m.mode or None))
+                tmpfs[m.target] = m.tmpfs_options  # with exec: jobs run what they put there
             else:
                 mounts.append(types.Mount(m.target, m.source, type=m.type, read_only=m.read_only))
         ports = {f"{cport}/tcp": ("127.0.0.1", hport) for cport, hport in node.ports}
         container = self.client.containers.create(
-            image, name=node.name, hostname=node.hostname, labels=dict(node.labels), mounts=mounts,
+            image, name=node.name, hostname=node.hostname, labels=dict(node.labels), mounts=mounts, tmpfs=tmpfs,
             ports=ports, network=node.networks[0], shm_size=SHM_SIZE, cpu_shares=node.cpu_shares, detach=True,
             stop_signal="SIGTERM", entrypoint=list(ENTRYPOINT), environment=node.environment)
         created.append(node.name)

@@ -162,6 +162,16 @@ def test_myquota_reflects_a_new_file_in_data_within_a_minute(alice: Shell) -> No
 # --------------------------------------------------------------------------- per-job directories
 
 
+def test_a_job_runs_a_program_it_built_in_tmpdir(alice: Shell, workdir: str) -> None:
+    """$TMPDIR is node-local tmpfs, and (unlike Docker's default tmpfs) not noexec."""
+    script = ("#!/bin/bash\nprintf '#!/bin/sh\\necho ran from $TMPDIR\\n' > $TMPDIR/prog\n"
+              "chmod +x $TMPDIR/prog\n$TMPDIR/prog\n")
+    job = alice.submit(script, "-t", "5", workdir=workdir)
+    assert alice.wait(job) == "COMPLETED"
+    out = alice.ok(f"cat {workdir}/slurm-{job}.out")
+    assert out.startswith("ran from /tmp/") and f"{job}" in out, out
+
+
 def test_scratch_on_two_nodes_tmpdir_on_one_and_both_gone_after(alice: Shell, workdir: str) -> None:
     script = """#!/bin/bash
 echo "SCRATCH=$SCRATCH TMPDIR=$TMPDIR"
