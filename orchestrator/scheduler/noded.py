@@ -465,13 +465,7 @@ class NodeDaemon:
         self._sweep_armed = False
         live = {sid for rj in self.jobs.values() for sid in (rj.pid, *rj.step_sids)}
         sids, self._to_sweep = self._to_sweep - live, set()  # a live job's session is never swept
-        table = procs.scan()
-        for sid in sids:
-            for p in table.get(sid, []):
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        procs.kill_sessions(sids)
 
     # ------------------------------------------------------------------ enforcement
     async def _monitor_loop(self) -> None:

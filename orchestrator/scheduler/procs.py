@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ProcInfo", "scan"]
+__all__ = ["ProcInfo", "kill_sessions", "scan"]
 
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -58,3 +60,14 @@ def scan() -> dict[int, list[ProcInfo]]:
             continue
         out.setdefault(info.sid, []).append(info)
     return out
+
+
+def kill_sessions(sids: Iterable[int]) -> None:
+    """SIGKILL every process left in these sessions, whatever its process group (one scan)."""
+    table = scan()
+    for sid in sids:
+        for p in table.get(sid, []):
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except OSError:
+                pass

@@ -1420,13 +1420,7 @@ class NodeSteps:
         """Kill whatever is left in the tasks' sessions (daemonised children, changed process groups)."""
         from orchestrator.scheduler import procs
 
-        table = procs.scan()
-        for sid in sids:
-            for p in table.get(sid, []):
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        procs.kill_sessions(sids)
 
     async def _report(self, summary: dict[str, Any]) -> None:
         try:
