@@ -638,39 +638,48 @@ def build_format(p: Params, cluster_column: bool) -> tuple[str, list[Spec], dict
     """The specs to print and the column table they refer to (invalid fields reported here)."""
     columns: dict[str, Column] = dict(COLUMNS)
     if p.format is not None:
-        fmt = p.format
-        format_all = fmt.lower() == "%all"
-        if format_all:
-            from orchestrator.slurm.fmtspec import expand_all
-
-            fmt = expand_all()
-        prefix, specs = parse_format(fmt)
-        resolved: list[Spec] = []
-        for s in specs:
-            if s.key in columns:
-                resolved.append(s)
-                continue
-            if format_all:
-                continue
-            raw = "%" + ("." if s.right else "") + (str(s.width) if s.width else "") + s.key + s.suffix
-            error(PROG, f"Invalid job format specification: {s.key}")
-            resolved.append(Spec("?invalid", 0, False, "", raw))
+        prefix, resolved = _resolve_format(p.format, columns, "job")
         return prefix, resolved, columns
     text = p.format_long
     if text is None:
         text = ("cluster:10 ," if cluster_column else "") + (LONG_LONG if p.long else DEFAULT_LONG)
-    specs = parse_long_format(text)
-    resolved = []
+    return "", _resolve_long_format(text, long_column, columns, "job"), columns
+
+
+def _resolve_format(fmt: str, columns: dict[str, Column], what: str) -> tuple[str, list[Spec]]:
+    """``-o`` specs against ``columns``; an unknown letter is reported (except under %all) and
+    printed back as typed, as Slurm does."""
+    format_all = fmt.lower() == "%all"
+    if format_all:
+        from orchestrator.slurm.fmtspec import expand_all
+
+        fmt = expand_all()
+    prefix, specs = parse_format(fmt)
+    resolved: list[Spec] = []
     for s in specs:
-        col = long_column(s.key)
+        if s.key in columns:
+            resolved.append(s)
+        elif not format_all:
+            raw = "%" + ("." if s.right else "") + (str(s.width) if s.width else "") + s.key + s.suffix
+            error(PROG, f"Invalid {what} format specification: {s.key}")
+            resolved.append(Spec("?invalid", 0, False, "", raw))
+    return prefix, resolved
+
+
+def _resolve_long_format(text: str, lookup: Callable[[str], Column | None], columns: dict[str, Column],
+                         what: str) -> list[Spec]:
+    """``-O`` fields: each found by ``lookup`` is added to ``columns`` under ``~name``."""
+    resolved: list[Spec] = []
+    for s in parse_long_format(text):
+        col = lookup(s.key)
         if col is None:
-            error(PROG, f"Invalid job format specification: {s.key}")
+            error(PROG, f"Invalid {what} format specification: {s.key}")
             resolved.append(Spec("?invalid", 0, False, "", s.suffix))
             continue
         key = "~" + s.key.lower()
         columns[key] = col
         resolved.append(Spec(key, s.width, s.right, s.suffix))
-    return "", resolved, columns
+    return resolved
 
 
 def needed_fields(specs: list[Spec], columns: dict[str, Column], p: Params) -> list[str]:
@@ -1251,32 +1260,8 @@ def build_step_format(p: Params) -> tuple[str, list[Spec], dict[str, Column]]:
     """The step view's specs (``-o``/``-O``, else Slurm's step default; ``-l`` does not apply)."""
     columns: dict[str, Column] = dict(STEP_COLUMNS)
     if p.format is None and p.format_long is not None:
-        resolved: list[Spec] = []
-        for s in parse_long_format(p.format_long):
-            col = _step_long_column(s.key)
-            if col is None:
-                error(PROG, f"Invalid job step format specification: {s.key}")
-                resolved.append(Spec("?invalid", 0, False, "", s.suffix))
-                continue
-            key = "~" + s.key.lower()
-            columns[key] = col
-            resolved.append(Spec(key, s.width, s.right, s.suffix))
-        return "", resolved, columns
-    fmt = p.format if p.format is not None else STEP_FORMAT
-    format_all = fmt.lower() == "%all"
-    if format_all:
-        from orchestrator.slurm.fmtspec import expand_all
-
-        fmt = expand_all()
-    prefix, specs = parse_format(fmt)
-    resolved = []
-    for s in specs:
-        if s.key in columns:
-            resolved.append(s)
-        elif not format_all:
-            raw = "%" + ("." if s.right else "") + (str(s.width) if s.width else "") + s.key + s.suffix
-            error(PROG, f"Invalid job step format specification: {s.key}")
-            resolved.append(Spec("?invalid", 0, False, "", raw))
+        return "", _resolve_long_format(p.format_long, _step_long_column, columns, "job step"), columns
+    prefix, resolved = _resolve_format(p.format if p.format is not None else STEP_FORMAT, columns, "job step")
     return prefix, resolved, columns
 
 
