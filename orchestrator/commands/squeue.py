@@ -23,11 +23,12 @@ from orchestrator.slurm.fmtspec import (
     parse_long_format,
 )
 from orchestrator.slurm.options import NO_ARG, OPTIONAL, REQUIRED, longopts
+from orchestrator.slurm.options import strtol as _strtol
 from orchestrator.slurm.timefmt import format_duration
 
 TYPE_CHECKING = False  # importing typing (or collections.abc) costs a user command milliseconds
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 log = get_logger(__name__)
@@ -208,7 +209,8 @@ def _tres_per_node(r: dict[str, Any]) -> str:
 
 
 def _exit(r: dict[str, Any]) -> str:
-    return f"{r.get('exit_code') or 0}:{r.get('exit_signal') or 0}"
+    """squeue prints the exit code as slurmctld keeps it, a wait status (``code << 8 | signal``)."""
+    return str(((r.get("exit_code") or 0) << 8) | (r.get("exit_signal") or 0))
 
 
 def _pending_time(r: dict[str, Any]) -> str:
@@ -445,21 +447,6 @@ def _parse_steps(text: str) -> list[tuple[int, int | None, int]]:
             raise Exit(1)
         steps.append((num, task, step))
     return steps
-
-
-def _strtol(s: str) -> tuple[int, str]:
-    j = 0
-    while j < len(s) and s[j] == " ":
-        j += 1
-    k = j
-    if k < len(s) and s[k] in "+-":
-        k += 1
-    while k < len(s) and s[k].isdigit():
-        k += 1
-    try:
-        return int(s[j:k]), s[k:]
-    except ValueError:
-        return 0, s
 
 
 def _parse_users(text: str) -> tuple[list[int], list[str]]:
@@ -877,16 +864,9 @@ def sort_jobs(rows: list[dict[str, Any]], spec: str | None) -> list[dict[str, An
         rows.sort(key=lambda r: (r.get("partition") or "", COMPACT.get(r.get("state") or "", ""),
                                  -(r.get("priority") or 0)))
         return rows
-    i = len(text) - 1
-    while i >= 0:
-        ch = text[i]
-        if ch in ",+-":
-            i -= 1
-            continue
-        reverse = i > 0 and text[i - 1] == "-"
-        if text[:i + 1].lower().endswith("cluster") and i >= 6:
-            rows.sort(key=lambda r: r.get("cluster") or "", reverse=i >= 7 and text[i - 7] == "-")
-            i -= 7
+    for ch, reverse in sort_fields(text):
+        if ch == "cluster":
+            rows.sort(key=lambda r: r.get("cluster") or "", reverse=reverse)
             continue
         key = SORT_KEYS.get(ch)
         if key is not None:
@@ -894,8 +874,24 @@ def sort_jobs(rows: list[dict[str, Any]], spec: str | None) -> list[dict[str, An
         elif ch not in _IGNORED_SORT:
             error(PROG, f"Invalid sort specification: {ch}")
             raise Exit(1)
-        i -= 1
     return rows
+
+
+def sort_fields(text: str) -> Iterator[tuple[str, bool]]:
+    """``-S`` keys last to first (the order Slurm applies them in), each with whether ``-`` reverses it;
+    the long name ``cluster`` comes as one key."""
+    i = len(text) - 1
+    while i >= 0:
+        ch = text[i]
+        if ch in ",+-":
+            i -= 1
+            continue
+        if text[:i + 1].lower().endswith("cluster") and i >= 6:
+            yield "cluster", i >= 7 and text[i - 7] == "-"
+            i -= 7
+            continue
+        yield ch, i > 0 and text[i - 1] == "-"
+        i -= 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1179,15 +1175,64 @@ def _step_id(s: dict[str, Any]) -> str:
 def _step_wanted(wanted: list[tuple[int, int | None, int]], jid: int, ajid: int, task: int | None,
                  sid: str) -> bool:
     """``-s`` list matching as squeue's step filter: the step number, then the job or array task."""
-    num = int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
+    num = _step_num(sid)
     return any(step == num and ((t is None and j in (jid, ajid)) or (t is not None and (j, t) == (ajid, task)))
                for j, t, step in wanted)
 
 
-def _step_sort_key(s: dict[str, Any]) -> tuple[str, int, int]:
-    sid = str(s["step_id"])
-    num = int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
-    return (s["partition"] or "", s["job_id"], num)
+def _step_num(sid: str) -> int:
+    return int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
+
+
+def _host_cmp(a: str, b: str) -> int:
+    """Slurm's node-name order: at the first difference two digits compare as the numbers they start."""
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    if n < len(a) and n < len(b) and a[n].isdigit() and b[n].isdigit():
+        return _strtol(a[n:])[0] - _strtol(b[n:])[0]
+    return (a > b) - (a < b)
+
+
+def _first_host(nodes: str) -> str:
+    """The lowest node of a step's list, which ``-S N`` sorts steps by."""
+    from functools import cmp_to_key
+
+    from orchestrator.slurm.hostlist import HostlistError, expand
+
+    try:
+        hosts = expand(nodes) if nodes else []
+    except HostlistError:
+        hosts = [nodes]
+    return min(hosts, key=cmp_to_key(_host_cmp), default="")
+
+
+# the keys squeue sorts steps by; any other -S letter is skipped without a word
+STEP_SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "i": lambda s: (s["job_id"], _step_num(str(s["step_id"]))),
+    "l": lambda s: 0,  # steps get no time limit of their own: all UNLIMITED
+    "M": lambda s: s["used"],
+    "P": lambda s: s["partition"] or "",
+    "S": lambda s: s.get("start_time") or 0,
+    "u": lambda s: s["user"] or "",
+    "U": lambda s: s["uid"] or 0,
+    "cluster": lambda s: s["cluster"] or "",
+}
+
+
+def sort_steps(steps: list[dict[str, Any]], spec: str | None) -> None:
+    """Sort as squeue sorts steps: keys applied last to first (``P,i`` when none are given; an empty
+    list keeps the controller's order)."""
+    for ch, reverse in sort_fields("P,i" if spec is None else spec):
+        if ch == "N":
+            from functools import cmp_to_key
+
+            host_key = cmp_to_key(_host_cmp)
+            steps.sort(key=lambda s: host_key(_first_host(s.get("nodes") or "")), reverse=reverse)
+            continue
+        key = STEP_SORT_KEYS.get(ch)
+        if key is not None:
+            steps.sort(key=key, reverse=reverse)
 
 
 def _sv(key: str, null: bool = False) -> Callable[[dict[str, Any]], str]:
@@ -1313,8 +1358,6 @@ def _show_steps(p: Params, cluster: str | None) -> bool:
             if st.get("state") not in ("RUNNING", "COMPLETING"):
                 continue
             sid = st.get("step_id")
-            if sid == "extern":
-                continue
             if p.steps is not None and not _step_wanted(p.steps, jid, ajid, task, str(sid)):
                 continue
             if p.nodes is not None:
@@ -1327,7 +1370,7 @@ def _show_steps(p: Params, cluster: str | None) -> bool:
                 "user": r.get("user") or "", "uid": r.get("uid"), "cluster": r.get("cluster") or "",
                 "array_job_id": r.get("array_job_id") or 0, "array_task_id": r.get("array_task_id"),
                 "used": max(0.0, Ctx.now - (st.get("start_time") or Ctx.now))})
-    steps.sort(key=_step_sort_key)  # Slurm's step sort, "P,i": partition, then job and step id
+    sort_steps(steps, p.sort)
     template, funcs, _hdr = compile_format(prefix, specs, columns)
     lines = [] if p.noheader else [_step_header(prefix, specs, columns)]
     lines.extend(render(template, funcs, steps))

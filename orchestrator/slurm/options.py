@@ -36,6 +36,7 @@ __all__ = [
     "job_longopts",
     "job_shortopts",
     "parse_signal",
+    "strtol",
 ]
 
 NO_ARG, REQUIRED, OPTIONAL = 0, 1, 2
@@ -210,6 +211,23 @@ def _long(prog: str, args: Sequence[str], i: int, longopts: Sequence[LongOpt],
 def longopts(table: Iterable[tuple[str, int, str]]) -> tuple[LongOpt, ...]:
     """Build a long-option table from ``(name, has_arg, key)`` triples, in order."""
     return tuple(LongOpt(n, a, k) for n, a, k in table)
+
+
+def strtol(s: str) -> tuple[int, str]:
+    """C's strtol as Slurm's commands read ids from arguments: leading blanks, a sign, digits (none
+    reads as 0, with nothing consumed); returns the value and the rest of the text."""
+    j = 0
+    while j < len(s) and s[j] == " ":
+        j += 1
+    k = j
+    if k < len(s) and s[k] in "+-":
+        k += 1
+    while k < len(s) and s[k].isdigit():
+        k += 1
+    try:
+        return int(s[j:k]), s[k:]
+    except ValueError:
+        return 0, s
 
 
 # --------------------------------------------------------------------------------------------

@@ -231,6 +231,7 @@ def test_steps_default_format_and_order(stepq: FakeSlurm) -> None:
         "           12.1      mpi     devel      bob      1:05 vm[1-2]\n"
         "            2.0 hostname     short    alice   1:02:05 vm\n"
         "        2.batch    batch     short    alice      1:05 vm\n"
+        "       2.extern   extern     short    alice      1:05 vm\n"
         "         10_3.0     task     short    alice      1:05 vm\n")
     assert run("squeue", "-s", "-h", "-u", "bob")[1] == "           12.1      mpi     devel      bob      1:05 vm[1-2]\n"
 
@@ -240,6 +241,7 @@ def test_steps_honour_format_and_Format(stepq: FakeSlurm) -> None:
     assert (rc, err) == (0, "")
     assert out.splitlines() == ["2.0|4|hostname|short|alice|1001|UNLIMITED|vm|1:02:05",
                                 "2.batch|1|batch|short|alice|1001|UNLIMITED|vm|1:05",
+                                "2.extern|1|extern|short|alice|1001|UNLIMITED|vm|1:05",
                                 "10_3.0|2|task|short|alice|1001|UNLIMITED|vm|1:05"]
     _, out, _ = run("squeue", "--steps", "-u", "bob", "--format=%10i %5j%4N %.12S %b")
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(int(stepq.now - 65)))
@@ -274,7 +276,7 @@ def test_priorities_that_step_evenly_still_sort(slurm: FakeSlurm, step: int) -> 
 
 def test_steps_filters(stepq: FakeSlurm) -> None:
     ids = lambda *args: run("squeue", "-s", "-h", "-o", "%i", *args)[1].split()  # noqa: E731
-    assert ids("-j", "2") == ["2.0", "2.batch"]
+    assert ids("-j", "2") == ["2.0", "2.batch", "2.extern"]
     assert ids("-j", "10") == ids("-j", "10_3") == ["10_3.0"]
     assert ids("-p", "devel") == ["12.1"]
     assert ids("-w", "vm2") == ["12.1"]
@@ -283,3 +285,67 @@ def test_steps_filters(stepq: FakeSlurm) -> None:
     assert run("squeue", "-h", "-o", "%i", "-s", "2.batch")[1].split() == ["2.0"]  # Slurm reads "batch" as 0
     assert run("squeue", "-s", "2") == (1, "", "squeue: error: Invalid job_step id: 2.??\n")
     assert run("squeue", "-s", "-j") == (1, "", "squeue: error: Incompatible options --jobs and --steps\n")
+
+
+@pytest.fixture
+def sortq(slurm: FakeSlurm) -> FakeSlurm:
+    """Two jobs' steps as a real 22.05 controller listed them (batch first); times from the side-by-side run."""
+    now = slurm.now
+    run_ = {"state": "RUNNING", "nodes": "vm", "num_nodes": 1, "num_tasks": 1, "cpus": 1}
+    slurm.jobs = [
+        job(4, name="jobA", state="RUNNING", start_time=now - 42, nodes="vm", steps=[
+            dict(run_, step_id="batch", name="batch", start_time=now - 42, cpus=0),
+            dict(run_, step_id="0", name="zeta", start_time=now - 42),
+            dict(run_, step_id="1", name="alpha", start_time=now - 39)]),
+        job(5, name="jobB", user="bob", uid=1002, partition="devel", state="RUNNING", start_time=now - 12, nodes="vm",
+            steps=[dict(run_, step_id="batch", name="batch", start_time=now - 12, cpus=0),
+                   dict(run_, step_id="0", name="mid", start_time=now - 10)]),
+    ]
+    slurm.serve_jobs()
+    return slurm
+
+
+@pytest.mark.parametrize(("sort", "expect"), [
+    # the orders real squeue 22.05 printed for the same steps
+    (None, "5.0 5.batch 4.0 4.1 4.batch"),  # "P,i": partition, then job and step id (batch after numbers)
+    ("", "4.batch 4.0 4.1 5.batch 5.0"),  # an empty list sorts nothing: the controller's order
+    ("i", "4.0 4.1 4.batch 5.0 5.batch"),
+    ("-i", "5.batch 5.0 4.batch 4.1 4.0"),
+    ("P", "5.batch 5.0 4.batch 4.0 4.1"),
+    ("-P", "4.batch 4.0 4.1 5.batch 5.0"),
+    ("P,-i", "5.batch 5.0 4.batch 4.1 4.0"),
+    ("-P,i", "4.0 4.1 4.batch 5.0 5.batch"),
+    ("u", "4.batch 4.0 4.1 5.batch 5.0"),
+    ("-u", "5.batch 5.0 4.batch 4.0 4.1"),
+    ("-U", "5.batch 5.0 4.batch 4.0 4.1"),
+    ("M", "5.0 5.batch 4.1 4.batch 4.0"),
+    ("-M", "4.batch 4.0 4.1 5.batch 5.0"),
+    ("S", "4.batch 4.0 4.1 5.batch 5.0"),
+    ("-S", "5.0 5.batch 4.1 4.batch 4.0"),
+    ("j", "4.batch 4.0 4.1 5.batch 5.0"),  # keys steps do not have are skipped, silently
+    ("-j,t,x,l", "4.batch 4.0 4.1 5.batch 5.0"),
+])
+def test_steps_sort(sortq: FakeSlurm, sort: str | None, expect: str) -> None:
+    args = ["-s", "-h", "-o", "%i"] + ([] if sort is None else ["-S", sort])
+    rc, out, err = run("squeue", *args)
+    assert (rc, err) == (0, "")
+    assert out.split() == expect.split()
+
+
+def test_steps_sort_by_nodes_compares_numbers(slurm: FakeSlurm) -> None:
+    now = slurm.now
+    run_ = {"state": "RUNNING", "num_nodes": 1, "num_tasks": 1, "cpus": 1, "start_time": now - 5}
+    slurm.jobs = [job(7, state="RUNNING", start_time=now - 5, nodes="vm[3,9-10]", steps=[
+        dict(run_, step_id="0", nodes="vm10"), dict(run_, step_id="1", nodes="vm9"),
+        dict(run_, step_id="2", nodes="vm[10,3]"), dict(run_, step_id="3", nodes="vl20")])]
+    slurm.serve_jobs()
+    assert run("squeue", "-s", "-h", "-o", "%i", "-S", "N")[1].split() == ["7.3", "7.2", "7.1", "7.0"]
+    assert run("squeue", "-s", "-h", "-o", "%i", "-S", "-N")[1].split() == ["7.0", "7.1", "7.2", "7.3"]
+
+
+def test_exit_codes_print_as_wait_statuses(slurm: FakeSlurm) -> None:
+    slurm.jobs = [job(9, state="FAILED", exit_code=5, derived_exit_code=256),
+                  job(8, state="CANCELLED", exit_signal=15, derived_exit_code=15)]
+    slurm.serve_jobs()
+    out = run("squeue", "-h", "-t", "all", "-O", "jobid:4,derivedec:6,exit_code:6")[1]
+    assert sorted(out.splitlines()) == ["8   15    15    ", "9   256   1280  "]
