@@ -460,7 +460,8 @@ def value(name: str, row: Row) -> Any:
         rec = s if s else j
         return f"{rec.get('exit_code') or 0}:{rec.get('exit_signal') or 0}"
     if name == "DerivedExitCode":
-        return None if s else f"{j.get('derived_exit_code') or 0}:0"
+        derived = int(j.get("derived_exit_code") or 0)  # a wait status: code << 8 | signal
+        return None if s else f"{derived >> 8}:{derived & 0xFF}"
     if name == "Cluster":
         return j.get("cluster")
     if name in ("Partition", "QOS", "WorkDir", "Comment", "Reason", "Group", "User", "Constraints"):

@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.commands._common import error, getopt, out, run
 from orchestrator.lazylog import get_logger
 from orchestrator.slurm.fmtspec import make_time_str
-from orchestrator.slurm.options import NO_ARG, REQUIRED, longopts
+from orchestrator.slurm.options import NO_ARG, REQUIRED, longopts, strtol
 from orchestrator.slurm.timefmt import format_elapsed, format_limit_long
 
 log = get_logger(__name__)
@@ -474,7 +474,8 @@ def format_job(r: dict[str, Any], one_liner: bool, details: bool, now: float) ->
                  f"BatchFlag={1 if r.get('batch') else 0} Reboot=0 "
                  f"ExitCode={r.get('exit_code') or 0}:{r.get('exit_signal') or 0}")
     if details:
-        lines.append(f"DerivedExitCode={r.get('derived_exit_code') or 0}:0")
+        derived = int(r.get("derived_exit_code") or 0)  # a wait status: code << 8 | signal
+        lines.append(f"DerivedExitCode={derived >> 8}:{derived & 0xFF}")
     tl = r.get("time_limit")
     lines.append(f"RunTime={format_elapsed(_run_time(r, now))} TimeLimit={format_limit_long(tl)} TimeMin=N/A")
     lines.append(f"SubmitTime={make_time_str(r.get('submit_time'), 'Unknown')} "
@@ -559,27 +560,29 @@ def _end_join(lines: list[str], one_liner: bool) -> str:
 
 
 def show_steps(st: State, text: str | None) -> None:
+    """``scontrol show step [job[.step]]``: the steps slurmctld has running, extern and batch included.
+
+    Ids are read with strtol as Slurm reads them, so a step name (``12.batch``) means step 0 and an
+    id with no number at all means every step.
+    """
     RpcError = _rpc_error()
-    body: dict[str, Any] = {"fields": ["job_id", "name", "partition", "user", "uid", "state", "steps"],
-                            "steps": True}
-    job_filter = None
-    step_filter = None
+    body: dict[str, Any] = {"fields": ["job_id", "name", "partition", "user", "uid", "state", "steps",
+                                       "mem_per_cpu", "mem_per_node"], "steps": True}
+    job_filter = 0
+    step_filter: str | None = None
     if text:
-        base, _, step = text.partition(".")
-        try:
-            job_filter = int(base)
-        except ValueError:
-            _err(st, f'"{text}" does not look like a stepid\n')
-            return
-        step_filter = step or None
-        body["job_ids"] = [job_filter]
+        base, dot, step = text.partition(".")
+        job_filter = strtol(base)[0]
+        if dot:
+            step_filter = str(strtol(step)[0])
+        if job_filter > 0:
+            body["job_ids"] = [job_filter]
     try:
         reply = _client(st).call("jobs", body)
     except RpcError as exc:
         _err(st, f"slurm_get_job_steps error: {exc.message}\n")  # type: ignore[attr-defined]
         return
     names = reply.get("fields") or []
-    now = float(reply.get("now") or 0)
     printed = 0
     for row in reply.get("rows") or []:
         r = dict(zip(names, row, strict=False))
@@ -588,21 +591,40 @@ def show_steps(st: State, text: str | None) -> None:
                 continue
             if step_filter is not None and str(s.get("step_id")) != step_filter:
                 continue
-            fields = [f"StepId={r['job_id']}.{s.get('step_id')} UserId={r.get('uid')} "
-                      f"StartTime={make_time_str(s.get('start_time'), 'Unknown')} TimeLimit=UNLIMITED",
-                      f"State={s.get('state')} Partition={r.get('partition')} NodeList={s.get('nodes')}",
-                      f"Nodes={s.get('num_nodes') or 1} CPUs={s.get('cpus') or 0} Tasks={s.get('num_tasks') or 0} "
-                      f"Name={s.get('name') or r.get('name')} Network=(null)",
-                      f"TRES=cpu={s.get('cpus') or 0}",
-                      f"RunTime={format_elapsed(max(0, now - (s.get('start_time') or now)))}"]
-            out(_end_join(fields, st.one_liner) + ("\n" if st.one_liner else "\n\n"))
+            out(_step_record(r, s, st.one_liner))
             printed += 1
-    if not printed:
-        if text:
-            _err(st, "")
-            out(f"Job step {text} not found\n")
-        else:
-            out("No job steps in the system\n")
+    if printed:
+        return
+    if job_filter > 0:
+        st.exit_code = 1
+        out(f"Job step {job_filter}.{step_filter or ''} not found\n")
+    else:
+        out("No job steps in the system\n")
+
+
+def _step_record(r: dict[str, Any], s: dict[str, Any], one_liner: bool) -> str:
+    """One step as slurmctld describes it: batch and extern steps hold no CPUs or TRES of their own."""
+    from orchestrator.slurm.units import format_mem
+
+    sid = str(s.get("step_id"))
+    numbered = sid.isdigit()
+    cpus = int(s.get("cpus") or 0) if numbered else 0
+    nodes, tasks = int(s.get("num_nodes") or 1), int(s.get("num_tasks") or 0)
+    tres = "(null)"
+    if numbered:
+        mem = int(r.get("mem_per_node") or 0) * nodes or int(r.get("mem_per_cpu") or 0) * cpus
+        tres = f"cpu={cpus}" + (f",mem={format_mem(mem)}" if mem else "") + f",node={nodes}"
+    dist = (" Dist=Block" if tasks > nodes else " Dist=Cyclic") if numbered else ""
+    host = f"{s.get('srun_host')}:{s.get('srun_pid') or 0}" if s.get("srun_host") else "(null):0"
+    fields = [f"StepId={r['job_id']}.{sid} UserId={r.get('uid')} "
+              f"StartTime={make_time_str(s.get('start_time'), 'Unknown')} TimeLimit=UNLIMITED",
+              f"State={s.get('state')} Partition={r.get('partition')} NodeList={s.get('nodes')}",
+              f"Nodes={nodes} CPUs={cpus} Tasks={tasks} Name={s.get('name') or r.get('name')} Network=(null)",
+              f"TRES={tres}",
+              "ResvPorts=(null)",
+              f"CPUFreqReq=Default{dist}",
+              f"SrunHost:Pid={host}"]
+    return _end_join(fields, one_liner) + ("\n" if one_liner else "\n\n")
 
 
 # ------------------------------------------------------------------------------------------------

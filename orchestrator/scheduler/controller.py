@@ -21,7 +21,7 @@ from orchestrator import SLURM_VERSION
 from orchestrator.cluster.config import ClusterSpec, Config, PartitionSpec
 from orchestrator.scheduler import jobenv, policy
 from orchestrator.scheduler.errors import MESSAGES, SlurmError
-from orchestrator.scheduler.job import RECORD_FIELDS, Job, Step
+from orchestrator.scheduler.job import RECORD_FIELDS, Job, Step, derived_exit_code
 from orchestrator.scheduler.plugins import Plugin
 from orchestrator.scheduler.protocol import RpcError, pack_columns
 from orchestrator.scheduler.resources import NodeState, fit, parse_gres_request, validate_constraint
@@ -38,6 +38,8 @@ __all__ = ["Controller", "Plugin", "Settings"]
 
 FINISHED = frozenset(s.value for s in FINISHED_STATES)
 BASE_PRIORITY = 4294901760
+# end states slurmctld gives a job itself (rather than taking them from the batch script's exit)
+ENDED_BY_CONTROLLER = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL"})
 QOS_NAMES = ("normal", "priority")  # ARC's: --qos=priority is charged to <project>-priority
 USER_SETTABLE = frozenset({
     "name", "partition", "account", "qos", "comment", "time_limit", "num_nodes", "max_nodes", "nodes_explicit",
@@ -830,12 +832,16 @@ class Controller:
         if len(ids) == 1 and not selected:
             raise SlurmError("ESLURM_INVALID_JOB_ID")
         selected.sort(key=operator.attrgetter("job_id"))
-        if "steps" in fields:
+        if "derived_exit_code" in fields:  # follows the steps, which the step service closes
+            for j in selected:
+                if j.steps:
+                    j.derived_exit_code = derived_exit_code(j.steps)
+        if "steps" in fields:  # squeue -s, scontrol show step: the steps as slurmctld lists them
             at = fields.index("steps")
             rows: list[Any] = []
             for j in selected:
                 row = [getattr(j, f) for f in fields]
-                row[at] = [st.record() for st in j.steps]
+                row[at] = [*self._live_steps(j, accounting=False), *(st.record() for st in j.steps)]
                 rows.append(row)
         elif body.get("columnar"):  # squeue: a column per field, shared values sent once
             columns = pack_columns([list(map(operator.attrgetter(f), selected)) for f in fields])
@@ -867,18 +873,39 @@ class Controller:
     def _acct_record(self, job: Job) -> dict[str, Any]:
         """A job's accounting record; a running job shows its batch and extern steps as RUNNING."""
         rec = job.record()
-        if job.state in ("RUNNING", "COMPLETING") and job.start_time and job.nodes:
-            have = {s["step_id"] for s in rec["steps"]}
-            live = []
-            if job.batch and "batch" not in have:
-                live.append(Step(job.job_id, "batch", "batch", "RUNNING", job.start_time, 0.0, job.batch_host, 1, 1,
-                                 job.cpus_per_node.get(job.batch_host, 0)).record())
-            if "extern" not in have:
-                n = len(job.cpus_per_node)
-                live.append(Step(job.job_id, "extern", "extern", "RUNNING", job.start_time, 0.0, job.nodes, n, n,
-                                 job.alloc_cpus).record())
+        live = self._live_steps(job, accounting=True)
+        if live:
             rec["steps"] = live + rec["steps"]
+        steps = job.steps
+        if job.state in ENDED_BY_CONTROLLER:
+            # slurmctld logs these jobs as it ends them, before the batch script's status arrives: the job
+            # line keeps exit code 0:0, and the steps killed along with it never reach DerivedExitCode
+            rec["exit_code"] = rec["exit_signal"] = 0
+            steps = [s for s in steps if s.end_time and s.end_time < job.end_time]
+        rec["derived_exit_code"] = derived_exit_code(steps)
         return rec
+
+    @staticmethod
+    def _live_steps(job: Job, accounting: bool) -> list[dict[str, Any]]:
+        """The extern and batch steps of a running job, which exist as records only once it ends.
+
+        Accounting gives them the CPUs they hold; slurmctld's own step list (``accounting`` False)
+        counts no CPUs for them, and lists extern first, then batch, as Slurm does.
+        """
+        if job.state not in ("RUNNING", "COMPLETING") or not job.start_time or not job.nodes:
+            return []
+        have = {s.step_id for s in job.steps}
+        live = []
+        if "extern" not in have:
+            n = len(job.cpus_per_node)
+            live.append(Step(job.job_id, "extern", "extern", "RUNNING", job.start_time, 0.0, job.nodes, n, n,
+                             job.alloc_cpus if accounting else 0).record())
+        if job.batch and "batch" not in have:
+            live.append(Step(job.job_id, "batch", "batch", "RUNNING", job.start_time, 0.0, job.batch_host, 1, 1,
+                             job.cpus_per_node.get(job.batch_host, 0) if accounting else 0).record())
+        if accounting:
+            live.reverse()  # sacct's record order: batch, extern (sacct sorts its lines itself)
+        return live
 
     async def op_nodes(self, req: Request) -> dict[str, Any]:
         out = []

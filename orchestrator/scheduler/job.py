@@ -13,7 +13,7 @@ from typing import Any
 
 from orchestrator.slurm.timefmt import INFINITE
 
-__all__ = ["RECORD_FIELDS", "Job", "Step"]
+__all__ = ["RECORD_FIELDS", "Job", "Step", "derived_exit_code"]
 
 
 @dataclass(slots=True)
@@ -153,3 +153,9 @@ class Job:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Job))
+
+
+def derived_exit_code(steps: list[Step]) -> int:
+    """Slurm's DerivedExitCode: the highest wait status (``code << 8 | signal``) of the job's srun steps;
+    the batch script's own status is the job's ExitCode, not a step's."""
+    return max(((s.exit_code << 8) | s.exit_signal for s in steps if s.step_id.isdigit()), default=0)

@@ -131,3 +131,12 @@ def test_help_usage_version(slurm: FakeSlurm) -> None:
     assert run("sacct", "-V") == (0, "slurm 22.05.8\n", "")
     assert run("sacct", "--usage") == (0, "Usage: sacct [options]\n\tUse --help for help\n", "")
     assert run("sacct", "--help")[1].startswith("sacct [<OPTION>]")
+
+
+def test_derived_exit_code_is_a_wait_status(slurm: FakeSlurm) -> None:
+    # the controller sends DerivedExitCode as slurmctld keeps it: code << 8 | signal
+    slurm.jobs = [job(9, state="FAILED", exit_code=5, derived_exit_code=256, start_time=T0, end_time=T0 + 1),
+                  job(12, state="COMPLETED", derived_exit_code=9, start_time=T0, end_time=T0 + 1)]
+    slurm.serve_jobs()
+    out = run("sacct", "-X", "-P", "-n", "-o", "JobID,ExitCode,DerivedExitCode", "-j", "9,12")[1]
+    assert out == "9|5:0|1:0\n12|0:0|0:9\n"

@@ -199,3 +199,79 @@ def test_ping_and_version(slurm: FakeSlurm) -> None:
     assert run("scontrol", "version") == (0, "slurm 22.05.8\n", "")
     assert run("scontrol", "-V") == (0, "slurm 22.05.8\n", "")
     assert run("scontrol", "--usage")[1] == run("scontrol", "--help")[1]
+
+
+@pytest.fixture
+def steps(slurm: FakeSlurm) -> FakeSlurm:
+    """A running batch job with two srun steps, its steps in the order slurmctld lists them."""
+    run_ = {"state": "RUNNING", "start_time": 1764000000, "nodes": "vm", "num_nodes": 1}
+    slurm.jobs = [
+        job(15, name="memjob", state="RUNNING", start_time=1764000000, nodes="vm", mem_per_node=300, steps=[
+            dict(run_, step_id="extern", name="extern", num_tasks=1, cpus=0),
+            dict(run_, step_id="batch", name="batch", num_tasks=1, cpus=0),
+            dict(run_, step_id="0", name="two", num_tasks=2, cpus=2, srun_host="vm", srun_pid=24810),
+            dict(run_, step_id="1", name="one", num_tasks=1, cpus=2, srun_host="vm", srun_pid=24830,
+                 start_time=1764000001),
+            dict(run_, step_id="2", name="done", state="COMPLETED", num_tasks=1, cpus=1)]),
+        job(16, name="percpu", state="RUNNING", start_time=1764000000, nodes="vm[1-2]", mem_per_cpu=100, steps=[
+            dict(run_, step_id="0", name="wide", num_tasks=4, cpus=4, nodes="vm[1-2]", num_nodes=2,
+                 srun_host="vm1", srun_pid=7)]),
+        job(17, name="waiting", reason="Priority"),
+    ]
+    slurm.serve_jobs()
+    return slurm
+
+
+# real scontrol 22.05 output for the same steps (PrologFlags=Contain)
+EXTERN_15 = ("StepId=15.extern UserId=1001 StartTime=2025-11-24T16:00:00 TimeLimit=UNLIMITED\n"
+             "   State=RUNNING Partition=short NodeList=vm\n"
+             "   Nodes=1 CPUs=0 Tasks=1 Name=extern Network=(null)\n"
+             "   TRES=(null)\n"
+             "   ResvPorts=(null)\n"
+             "   CPUFreqReq=Default\n"
+             "   SrunHost:Pid=(null):0\n\n")
+STEP_15_0 = ("StepId=15.0 UserId=1001 StartTime=2025-11-24T16:00:00 TimeLimit=UNLIMITED\n"
+             "   State=RUNNING Partition=short NodeList=vm\n"
+             "   Nodes=1 CPUs=2 Tasks=2 Name=two Network=(null)\n"
+             "   TRES=cpu=2,mem=300M,node=1\n"
+             "   ResvPorts=(null)\n"
+             "   CPUFreqReq=Default Dist=Block\n"
+             "   SrunHost:Pid=vm:24810\n\n")
+
+
+def test_show_step_lists_extern_batch_and_srun_steps(steps: FakeSlurm) -> None:
+    rc, out, err = run("scontrol", "show", "step", "15")
+    assert (rc, err) == (0, "")
+    records = out.split("\n\n")[:-1]
+    assert [r.split()[0] for r in records] == ["StepId=15.extern", "StepId=15.batch", "StepId=15.0", "StepId=15.1"]
+    assert out.startswith(EXTERN_15 + EXTERN_15.replace("extern", "batch") + STEP_15_0)
+    assert records[3] == ("StepId=15.1 UserId=1001 StartTime=2025-11-24T16:00:01 TimeLimit=UNLIMITED\n"
+                          "   State=RUNNING Partition=short NodeList=vm\n"
+                          "   Nodes=1 CPUs=2 Tasks=1 Name=one Network=(null)\n"
+                          "   TRES=cpu=2,mem=300M,node=1\n"
+                          "   ResvPorts=(null)\n"
+                          "   CPUFreqReq=Default Dist=Cyclic\n"
+                          "   SrunHost:Pid=vm:24830")
+    out = run("scontrol", "show", "step", "16.0")[1]
+    assert "   Nodes=2 CPUs=4 Tasks=4 Name=wide Network=(null)\n   TRES=cpu=4,mem=400M,node=2\n" in out
+    assert run("scontrol", "-o", "show", "step", "15.0")[1] == STEP_15_0.replace("\n   ", " ")[:-1]
+
+
+def test_show_step_ids_read_as_slurm_reads_them(steps: FakeSlurm) -> None:
+    # a step name is read as a number: "batch" and "extern" are step 0
+    assert run("scontrol", "show", "step", "15.batch") == (0, STEP_15_0, "")
+    assert run("scontrol", "show", "step", "15.extern") == (0, STEP_15_0, "")
+    # no number at all is every step
+    rc, out, _ = run("scontrol", "show", "step", "foo")
+    assert rc == 0 and out.count("StepId=") == 5
+    assert run("scontrol", "show", "step", "15.7") == (1, "Job step 15.7 not found\n", "")
+    assert run("scontrol", "show", "step", "17") == (1, "Job step 17. not found\n", "")
+    assert run("scontrol", "show", "step", "15.2") == (1, "Job step 15.2 not found\n", "")  # ended steps are gone
+    assert run("scontrol", "show", "step", "99.0") == (1, "", "slurm_get_job_steps error: Invalid job id specified\n")
+
+
+def test_show_job_details_derived_exit_code(slurm: FakeSlurm) -> None:
+    slurm.jobs = [job(12, state="COMPLETED", derived_exit_code=9, start_time=1764000000, end_time=1764000001)]
+    slurm.serve_jobs()
+    out = run("scontrol", "-d", "show", "job", "12")[1]
+    assert "ExitCode=0:0\n   DerivedExitCode=0:9\n" in out
