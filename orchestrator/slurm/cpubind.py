@@ -1,22 +1,27 @@
 """``--cpu-bind``: srun's check of the value, and the node side's binding of each task.
 
 srun refuses what its parser would (with its messages); the node daemon then binds
-tasks for the explicit forms (``map_cpu``, ``mask_cpu``, ``rank``), sets the
-SLURM_CPU_BIND* variables slurmstepd sets, and prints task/affinity's ``verbose``
-lines. The automatic forms (``cores``, ``sockets``...) need the job's own core ids,
-which are not tracked, so they bind nothing.
+tasks as task/affinity does: the explicit forms (``map_cpu``, ``mask_cpu``, ``rank``)
+as given, the unit forms (``cores``, ``threads``, ``sockets``, ``ldoms``) to a block of
+the step's CPUs on the node per task, which task/affinity then reports as a
+``mask_cpu`` list. It sets the SLURM_CPU_BIND* variables slurmstepd sets and prints
+the ``verbose`` lines. minihpc's nodes have one core per socket and one thread per
+core, so the four unit forms give the same masks. Without a --cpu-bind nothing is
+bound (task/affinity's automatic binding is not modelled).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Binding", "check", "parse", "task_cpus", "verbose_line"]
+__all__ = ["Binding", "auto_cpus", "check", "parse", "task_cpus", "verbose_line"]
 
 _WORDS = {"q", "quiet", "v", "verbose", "one_thread", "no", "none", "rank", "rank_ldom", "socket", "sockets",
           "core", "cores", "thread", "threads", "ldom", "ldoms"}
 _LISTS = (("map_cpu", "mapcpu"), ("mask_cpu", "maskcpu"), ("map_ldom", "mapldom"), ("mask_ldom", "maskldom"))
 _HEX = "0123456789abcdefABCDEF"
+_UNITS = {"core": "cores", "cores": "cores", "thread": "threads", "threads": "threads", "socket": "sockets",
+          "sockets": "sockets", "ldom": "ldoms", "ldoms": "ldoms"}
 
 
 def _tokens(value: str) -> list[str]:
@@ -78,15 +83,25 @@ def check(value: str) -> str:
 
 @dataclass
 class Binding:
-    """A parsed --cpu-bind: ``kind`` is map, mask, rank, none or auto (cores, sockets, ...)."""
+    """A parsed --cpu-bind: ``kind`` is map, mask, rank, none or auto (``unit`` cores, sockets, ... or none)."""
 
     kind: str = "auto"
     verbose: bool = False
     items: list[str] = field(default_factory=list)  # map_cpu ids / mask_cpu hex masks, multipliers expanded
+    unit: str = ""  # cores, threads, sockets or ldoms (kind auto)
 
-    def env(self) -> dict[str, str]:
-        """SLURM_CPU_BIND* as slurmstepd sets them (only for the forms bound here)."""
+    def env(self, masks: list[set[int]] | None = None, node_cpus: int = 0) -> dict[str, str]:
+        """SLURM_CPU_BIND* as slurmstepd sets them (only for the forms bound here).
+
+        A unit form comes with the ``masks`` of the node's tasks: task/affinity rewrites it to
+        ``mask_cpu:`` with bit_fmt_hexmask's masks, as wide as the node has CPUs.
+        """
         word = "verbose" if self.verbose else "quiet"
+        if self.kind == "auto" and masks is not None:
+            digits = max(1, (node_cpus + 3) // 4)
+            listed = ",".join(f"0x{sum(1 << c for c in m):0{digits}X}" for m in masks)
+            return {"SLURM_CPU_BIND": f"{word},mask_cpu:{listed}", "SLURM_CPU_BIND_TYPE": "mask_cpu:",
+                    "SLURM_CPU_BIND_LIST": listed, "SLURM_CPU_BIND_VERBOSE": word}
         listed = ",".join(self.items)
         kind = {"map": "map_cpu:", "mask": "mask_cpu:"}.get(self.kind, self.kind)
         full = f"{word},{kind}{listed}" if self.items else f"{word},{self.kind}"
@@ -116,14 +131,27 @@ def parse(value: str) -> Binding | None:
         elif low in ("q", "quiet"):
             b.verbose = False
         elif low in ("no", "none"):
-            b.kind, b.items = "none", []
+            b.kind, b.items, b.unit = "none", [], ""
         elif low == "rank":
-            b.kind, b.items = "rank", []
+            b.kind, b.items, b.unit = "rank", [], ""
+        elif low in _UNITS:
+            b.kind, b.items, b.unit = "auto", [], _UNITS[low]
         elif _list_kind(tok) in ("map_cpu", "mask_cpu"):
             kind = str(_list_kind(tok))
             b.kind = kind.split("_")[0]
             b.items = _expand(tok.replace("=", ":").split(":", 1)[1], kind == "mask_cpu")
+            b.unit = ""
     return b
+
+
+def auto_cpus(b: Binding, step_cpus: list[int], local_id: int, cpus_per_task: int) -> set[int] | None:
+    """A unit form's CPUs for task ``local_id``: task/affinity's layout of the node's tasks over the step's
+    CPUs there, ``cpus_per_task`` consecutive ones each, wrapping round when tasks outnumber CPUs."""
+    if b.kind != "auto" or not b.unit or not step_cpus:
+        return None
+    per = max(1, cpus_per_task)
+    start = local_id * per
+    return {step_cpus[(start + i) % len(step_cpus)] for i in range(per)}
 
 
 def task_cpus(b: Binding, local_id: int) -> set[int] | None:
@@ -141,6 +169,7 @@ def task_cpus(b: Binding, local_id: int) -> set[int] | None:
 
 def verbose_line(b: Binding, node: str, gtid: int, local_id: int, pid: int, cpus: set[int] | None) -> str:
     """task/affinity's report of one task's binding."""
+    # (a unit form has become a mask list by the time the task starts, so it reports as MASK)
     label = {"map": "MAP ", "mask": "MASK", "rank": "RANK", "none": "NONE"}.get(b.kind, "MASK")
     mask = sum(1 << c for c in cpus) if cpus else 0
     tail = "" if b.kind == "none" else " set"
