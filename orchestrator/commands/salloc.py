@@ -37,8 +37,10 @@ ENV_OPTIONS: dict[str, str] = {
 _JOB_VARS = ("SLURM_JOB_ID", "SLURM_JOBID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURM_NODELIST",
              "SLURM_JOB_NUM_NODES", "SLURM_NNODES", "SLURM_JOB_PARTITION", "SLURM_JOB_ACCOUNT", "SLURM_JOB_QOS",
              "SLURM_JOB_CPUS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_NTASKS", "SLURM_NPROCS",
-             "SLURM_NTASKS_PER_NODE", "SLURM_CPUS_PER_TASK", "SLURM_MEM_PER_CPU", "SLURM_MEM_PER_NODE",
-             "SLURM_CLUSTER_NAME", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE")
+             "SLURM_NTASKS_PER_NODE", "SLURM_CPUS_PER_TASK", "SLURM_CLUSTER_NAME", "SLURM_JOB_GPUS",
+             "SLURM_GPUS_ON_NODE")
+# ... and the memory ones only for the option that was given (a partition's default is not exported)
+_MEM_VARS = {"mem-per-cpu": "SLURM_MEM_PER_CPU", "mem": "SLURM_MEM_PER_NODE"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +126,10 @@ def _main(argv: list[str]) -> int:
     job_id = _alloc.request_allocation(PROG, client, job, command)
     state = _alloc.wait_allocation(PROG, client, job_id, pending_line=True, immediate="I" in o.extra)
     info(f"Granted job allocation {job_id}")
-    info(f"Nodes {state['nodes']} are ready for job")
+    if not state.get("ready", True):
+        # salloc's _wait_nodes_ready: said only when the nodes were not ready at once
+        info("Waiting for resource configuration")
+        state = _wait_ready(client, job_id, state)
     if not command:  # --no-shell: the allocation stays until it is cancelled or ends
         return 0
     found = _alloc.which(command[0], os.environ.get("PATH", os.defpath), cwd)
@@ -138,10 +143,32 @@ def _main(argv: list[str]) -> int:
     for key in _JOB_VARS:
         if key in job_env:
             env[key] = job_env[key]
+    for opt, key in _MEM_VARS.items():
+        if (opt in o.cli_keys or opt in o.env_keys) and key in job_env:
+            env[key] = job_env[key]
     env["SLURM_SUBMIT_DIR"] = cwd
     env["SLURM_SUBMIT_HOST"] = socket.gethostname().split(".")[0]
     env.setdefault("SLURM_NODE_ALIASES", "(null)")
     return _run_command(client, job_id, command, env, state)
+
+
+def _wait_ready(client: Any, job_id: int, state: dict[str, Any]) -> dict[str, Any]:
+    """Wait until the allocation's nodes are ready (or it has ended), then say so as salloc does."""
+    from orchestrator.commands import _alloc
+    from orchestrator.scheduler.protocol import RpcError
+
+    while state.get("state") == "RUNNING" and not state.get("ready", True):
+        try:
+            state = client.call("alloc_wait", {"job_id": job_id, "timeout": 60})
+        except RpcError as exc:
+            error(PROG, f"Unable to allocate resources: {exc.message}")
+            _alloc.relinquish(client, job_id, 1, 0)
+            raise Exit(1) from None
+    if state.get("state") != "RUNNING":
+        info(f"Job allocation {job_id} has been revoked.")
+        raise Exit(1)
+    info(f"Nodes {state['nodes']} are ready for job")
+    return state
 
 
 def _run_command(client: Any, job_id: int, command: list[str], env: dict[str, str], state: dict[str, Any]) -> int:

@@ -245,6 +245,30 @@ def _task_env(opts: Options) -> dict[str, str]:
     return env
 
 
+def distribution_env(spec: str, ntasks: int, nnodes: int, mem_known: bool) -> dict[str, str]:
+    """SLURM_DISTRIBUTION (and SLURM_DIST_PLANESIZE) as srun sets them for its tasks.
+
+    -m is passed on as given (plane=N as ``plane`` and its size). Without it srun picks cyclic when
+    there are no more tasks than nodes, else block, but leaves it unknown (unset) when the step's
+    memory is unknown or zero: srun's own allocation with no --mem/--mem-per-cpu, or --mem=0.
+    """
+    if spec:
+        base, _, _pack = spec.partition(",")
+        if base.lower().startswith("plane="):
+            return {"SLURM_DISTRIBUTION": "plane", "SLURM_DIST_PLANESIZE": base[6:]}
+        return {"SLURM_DISTRIBUTION": base}
+    if ntasks <= nnodes:
+        return {"SLURM_DISTRIBUTION": "cyclic"}
+    return {"SLURM_DISTRIBUTION": "block"} if mem_known else {}
+
+
+def _mem_known(o: Any, in_job: bool) -> bool:
+    """Whether srun's step has a memory size: one given (not 0), or the allocation's (inside one)."""
+    if any(k in o.cli_keys or k in o.env_keys for k in ("mem", "mem-per-cpu", "mem-per-gpu")):
+        return bool(o.mem_per_cpu or o.mem_per_node)
+    return in_job
+
+
 # ---------------------------------------------------------------------------------------------- I/O layout
 
 def _io_mode(spec: str, ntasks: int) -> tuple[str, int]:
@@ -505,6 +529,12 @@ class StepRunner:
         self.stdin_targets: list[_Node] = []
         self.saved_tty: Any = None
         self.kill_wait = int(reply.get("kill_wait", 30))
+        # srun's message port (SLURM_SRUN_COMM_PORT): nothing is sent to it here (the step's traffic runs on
+        # the connections srun opens to the nodes), but it is a real listener, as tools may check
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("", 0))
+        self.listener.listen(8)
+        self.listener.setblocking(False)
         self.env = self._env(env, in_job)
 
     @property
@@ -514,11 +544,16 @@ class StepRunner:
     def _env(self, base: dict[str, str], in_job: bool) -> dict[str, str]:
         r = self.reply
         env = dict(base)
-        job_vars = r.get("env") or {}
+        job_vars = dict(r.get("env") or {})
+        if not in_job:
+            # srun's own allocation: slurmstepd does not add the job's memory (real srun's tasks lack it)
+            for var in ("SLURM_MEM_PER_CPU", "SLURM_MEM_PER_NODE"):
+                job_vars.pop(var, None)
         if not in_job or env.get("SLURM_JOB_ID") != str(self.job_id):
             env.update(job_vars)
-        else:  # inside salloc: what slurmstepd adds to every task's environment
-            for var in ("SLURM_JOB_UID", "SLURM_JOB_USER", "SLURM_JOB_GID", "SLURM_PRIO_PROCESS"):
+        else:  # inside salloc: what slurmstepd adds to every task's environment, and srun's working cluster
+            for var in ("SLURM_JOB_UID", "SLURM_JOB_USER", "SLURM_JOB_GID", "SLURM_PRIO_PROCESS",
+                        "SLURM_WORKING_CLUSTER"):
                 if var in job_vars:
                     env.setdefault(var, job_vars[var])
         if self.opts.label:
@@ -528,8 +563,17 @@ class StepRunner:
             "SLURM_STEP_ID": str(self.step_id), "SLURM_STEPID": str(self.step_id),
             "SLURM_STEP_NODELIST": nodes, "SLURM_STEP_NUM_NODES": str(len(r["nodes"])),
             "SLURM_STEP_NUM_TASKS": str(self.ntasks), "SLURM_STEP_TASKS_PER_NODE": r["tasks_per_node"],
-            "SLURM_SRUN_COMM_HOST": socket.gethostname().split(".")[0],
+            "SLURM_SRUN_COMM_PORT": str(self.listener.getsockname()[1]),
+            "SLURM_STEP_LAUNCHER_PORT": str(self.listener.getsockname()[1]),
         })
+        # (SLURM_SRUN_COMM_HOST and SLURM_LAUNCH_NODE_IPADDR are per node: the address each node is reached from)
+        for var in ("SLURM_DISTRIBUTION", "SLURM_DIST_PLANESIZE"):
+            env.pop(var, None)
+        env.update(distribution_env(self.opts.job.distribution, self.ntasks, len(r["nodes"]),
+                                    _mem_known(self.opts.job, in_job)))
+        if in_job and "SLURM_JOB_CPUS_PER_NODE" in job_vars:
+            # what srun sets from the allocation it joins (a heterogeneous job's component 0)
+            env["SLURM_JOB_CPUS_PER_NODE_PACK_GROUP_0"] = job_vars["SLURM_JOB_CPUS_PER_NODE"]
         env.setdefault("SLURM_JOB_NODELIST", nodes)
         if not self.opts.preserve_env:
             env.update({"SLURM_NNODES": str(len(r["nodes"])), "SLURM_NTASKS": str(self.ntasks),
@@ -559,14 +603,17 @@ class StepRunner:
         failed: list[str] = []
         for index, name in enumerate(r["nodes"]):
             host, port = r["addrs"][name]
-            body = {"job_id": self.job_id, "step_id": self.step_id, "node_index": index, "tasks": r["tasks"][name],
-                    "argv": self.command, "env": self.env, "cwd": self.cwd, "umask": self.umask,
-                    "cpus": r["cpus"][name], "pty": self.opts.pty, "winsize": winsize, "io": io[name],
-                    "gpus": (r.get("gpus") or {}).get(name),
-                    "truncate": trunc.get(name, [])}
             try:
                 sock = socket.create_connection((host, int(port)), timeout=30)
                 _keepalive(sock)
+                here = sock.getsockname()[0]  # the address this node sees srun at
+                env = {**self.env, "SLURM_LAUNCH_NODE_IPADDR": here, "SLURM_SRUN_COMM_HOST": here}
+                body = {"job_id": self.job_id, "step_id": self.step_id, "node_index": index,
+                        "tasks": r["tasks"][name], "argv": self.command, "env": env, "cwd": self.cwd,
+                        "umask": self.umask, "cpus": r["cpus"][name], "pty": self.opts.pty, "winsize": winsize,
+                        "io": io[name], "gpus": (r.get("gpus") or {}).get(name),
+                        "cpu_ids": (r.get("cpu_ids") or {}).get(name) or [],
+                        "cpus_per_task": self.opts.job.cpus_per_task, "truncate": trunc.get(name, [])}
                 sock.sendall(signed_request("step_launch", body))
             except OSError as exc:
                 log.debug("connect to %s failed: %s", name, exc)
@@ -835,6 +882,14 @@ class StepRunner:
             self.sel.unregister(0)
             self.stdin_open = False
 
+    def _accept(self) -> None:
+        """A connection to srun's message port: there is nothing to say on it, so it is closed."""
+        try:
+            conn, _addr = self.listener.accept()
+            conn.close()
+        except OSError:
+            pass
+
     def _setup_stdin(self) -> None:
         mode, one = _io_mode(self.opts.job.std_in if "i" in self.opts.job.cli_keys else "", self.ntasks)
         if mode in ("none", "file") and not self.opts.pty:
@@ -875,6 +930,7 @@ class StepRunner:
         try:
             self._launch()
             self.sel.register(sig_r, selectors.EVENT_READ, "signal")
+            self.sel.register(self.listener, selectors.EVENT_READ, "listener")
             if self.opts.pty and os.isatty(0):
                 import termios
                 import tty
@@ -903,6 +959,8 @@ class StepRunner:
                             pass
                     elif what == "stdin":
                         self._stdin()
+                    elif what == "listener":
+                        self._accept()
                     else:
                         self._read(what)
             for t in list({k[0] for k in self.partial}):
@@ -918,6 +976,7 @@ class StepRunner:
             signal.signal(signal.SIGTSTP, old_tstp)
             for node in self.nodes:
                 node.sock.close()
+            self.listener.close()
             sig_r.close()
             sig_w.close()
         if not self.nodes and self.status:

@@ -116,7 +116,8 @@ def batch_env(job: Job, base: dict[str, str], tasks_per_node: dict[str, int], co
     env.update(job_env(job, tasks_per_node, controller, port))
     node = job.batch_host
     env.update(node_env(job, node, 0))
-    env.update({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_GTIDS": "0", "ENVIRONMENT": "BATCH"})
+    env.update({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_GTIDS": "0", "ENVIRONMENT": "BATCH",
+                "SLURM_NODE_ALIASES": "(null)"})  # (no cloud nodes: slurmd says "(null)")
     return env
 
 

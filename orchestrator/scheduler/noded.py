@@ -58,6 +58,7 @@ if ! cd "$dir" 2>/dev/null; then
   printf '%s\n%s\n' "$msg" "$msg" >&2
   cd /tmp || exit 1
 fi
+SLURM_TASK_PID=$$; export SLURM_TASK_PID  # the script's pid once exec'd, as slurmstepd sets it
 exec "$@"
 """
 

@@ -276,6 +276,7 @@ class _Active:
     reasons: set[str] = field(default_factory=set)
     ended_by_job: str = ""  # the job ended first: a node report may still arrive (it wins)
     ended_at: float = 0.0
+    cpu_ids: dict[str, list[int]] = field(default_factory=dict)  # node -> the step's CPUs there
 
 
 class ControllerSteps(Plugin):
@@ -294,6 +295,7 @@ class ControllerSteps(Plugin):
         self._bg: set[asyncio.Future[Any]] = set()
         self._dirty: set[int] = set()
         self.ended: dict[tuple[int, int], _Active] = {}
+        self.cpu_ids: dict[int, dict[str, list[int]]] = {}  # job -> node -> its CPUs there
 
     # -- plugin interface
     def handlers(self) -> dict[str, Any]:
@@ -310,6 +312,8 @@ class ControllerSteps(Plugin):
     def on_start(self, job: Job) -> None:
         self.ready[job.job_id] = asyncio.Event()
         self.active.pop(job.job_id, None)
+        self.cpu_ids.pop(job.job_id, None)
+        self.job_cpu_ids(job)
         cutoff = time.monotonic() - 60
         for key in [k for k, a in self.ended.items() if a.ended_at < cutoff or k[0] == job.job_id]:
             del self.ended[key]
@@ -340,6 +344,7 @@ class ControllerSteps(Plugin):
                 st.state, st.end_time = "CANCELLED", now
         self.ready.pop(job.job_id, None)
         self.job_tasks.pop(job.job_id, None)
+        self.cpu_ids.pop(job.job_id, None)
         nodes = list(job.cpus_per_node)
         holders = [n for n in nodes if not job.batch or n != job.batch_host]
         if holders:
@@ -435,6 +440,39 @@ class ControllerSteps(Plugin):
         st.exit_code, st.exit_signal = act.status
         st.total_cpu = st.user_cpu + st.system_cpu
 
+    def job_cpu_ids(self, job: Job) -> dict[str, list[int]]:
+        """Which of each node's CPUs the job has, as select/cons_tres hands out cores: the lowest ones no
+        other running job holds (shared ones only when the node is oversubscribed). Kept in memory: after a
+        controller restart a running job gets its ids again when it next asks for a step."""
+        out = self.cpu_ids.setdefault(job.job_id, {})
+        for n, count in job.cpus_per_node.items():
+            if n in out:
+                continue
+            node = self.ctl.nodes.get(n)
+            total = max(int(node.spec.cpus) if node is not None else 0, int(count))
+            taken: set[int] = set()
+            for jid, per in self.cpu_ids.items():
+                if jid != job.job_id and n in per:
+                    taken.update(per[n])
+            order = [i for i in range(total) if i not in taken] + sorted(taken)
+            out[n] = sorted(order[:max(0, int(count))])
+        return out
+
+    def _step_cpu_ids(self, job: Job, plan: StepPlan) -> dict[str, list[int]]:
+        """The step's CPUs on each node: the job's, less those other steps hold (all of them with --overlap
+        or --overcommit past the job's CPUs), lowest first."""
+        ids = self.job_cpu_ids(job)
+        out: dict[str, list[int]] = {}
+        for n in plan.nodes:
+            mine = ids.get(n, [])
+            busy: set[int] = set()
+            for act in self.active.get(job.job_id, {}).values():
+                if act.consumed.get(n):
+                    busy.update(act.cpu_ids.get(n, []))
+            order = [i for i in mine if i not in busy] + [i for i in mine if i in busy]
+            out[n] = sorted(order[:max(1, plan.cpus.get(n, 1))])
+        return out
+
     def _env(self, job: Job) -> dict[str, str]:
         tasks = self.job_tasks.get(job.job_id)
         if tasks is None:
@@ -500,11 +538,12 @@ class ControllerSteps(Plugin):
                     cpu_bind=str(b.get("cpu_bind") or ""), srun_host=str(b.get("srun_host") or ""),
                     srun_pid=int(b.get("srun_pid") or 0))
         job.steps.append(step)
+        cpu_ids = self._step_cpu_ids(job, plan)
         self.active.setdefault(job.job_id, {})[step_id] = _Active(step, plan.consumed, plan.tasks,
-                                                                  set(plan.nodes))
+                                                                  set(plan.nodes), cpu_ids=cpu_ids)
         self._save_soon(job)
         return {"step_id": step_id, "nodes": plan.nodes, "nodelist": nodelist, "addrs": addrs,
-                "tasks": plan.tasks, "cpus": plan.cpus, "ntasks": plan.ntasks,
+                "tasks": plan.tasks, "cpus": plan.cpus, "ntasks": plan.ntasks, "cpu_ids": cpu_ids,
                 "tasks_per_node": plan.tasks_per_node, "env": self._env(job),
                 "gpus": {n: list(job.gpus_per_node.get(n, [])) for n in plan.nodes} if job.gres else {},
                 "kill_wait": self.ctl.settings.kill_wait,
@@ -604,6 +643,8 @@ class ControllerSteps(Plugin):
                                "partition": job.partition, "cancelled_by": job.cancelled_by}
         if job.state == "RUNNING":
             out["env"] = self._env(job)
+            ready = self.ready.get(job.job_id)
+            out["ready"] = ready is None or ready.is_set()
         return out
 
     async def op_alloc_complete(self, req: Request) -> dict[str, Any]:
@@ -689,6 +730,13 @@ def signal_sessions(sids: set[int], sig: int) -> None:
                 pass
 
 
+def _task_environ(env: dict[str, str]) -> None:
+    """In a task's child, before exec: make its environment the task's, with its own pid in SLURM_TASK_PID."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.environ["SLURM_TASK_PID"] = str(os.getpid())
+
+
 def _set_ctty() -> None:
     """In the pty task's child: make the pty (stdin) its controlling terminal."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
@@ -745,7 +793,8 @@ class _NodeStep:
             spec = io.get(str(gtid)) or ["", "", ""]
             self.tasks.append(_Task(gtid, lid, str(spec[0] or ""), str(spec[1] or ""), str(spec[2] or "")))
         self.truncate = [str(p) for p in body.get("truncate") or []]
-        self.binding: Binding | None = None  # --cpu-bind's explicit form, set by _env
+        self.binding: Binding | None = None  # --cpu-bind, when it binds (set by _env)
+        self.auto_masks: list[set[int]] | None = None  # a unit form's CPUs, per local task
         self.env = self._env(body)
         self.reasons: set[str] = set()
         self.notified = ""
@@ -783,7 +832,13 @@ class _NodeStep:
             from orchestrator.slurm import cpubind
 
             b = cpubind.parse(env["SLURM_CPU_BIND"])
-            if b is not None and b.kind != "auto":
+            step_cpus = [int(c) for c in body.get("cpu_ids") or []]
+            if b is not None and b.kind == "auto" and b.unit and step_cpus:
+                cpt = int(body.get("cpus_per_task") or 1)
+                masks = [cpubind.auto_cpus(b, step_cpus, t.lid, cpt) or set() for t in self.tasks]
+                self.binding, self.auto_masks = b, masks
+                env.update(b.env(masks=masks, node_cpus=int(self.d.node.cpus)))
+            elif b is not None and b.kind != "auto":
                 self.binding = b
                 env.update(b.env())
         gpus = body.get("gpus")
@@ -822,6 +877,8 @@ class _NodeStep:
         env = dict(self.env)
         env["SLURM_PROCID"] = str(t.gtid)
         env["SLURM_LOCALID"] = str(t.lid)
+        # SLURM_TASK_PID is the task's own pid, known only in the child: set its environment there
+        before_exec: list[Any] = [lambda env=env: _task_environ(env)]
         files = any(p and p != "/dev/null" for p in (t.out, t.err, t.inp))
         argv = self.argv
         if files:
@@ -847,7 +904,7 @@ class _NodeStep:
             _nonblock(master)
             t.fds = {"o": master}
             t.in_fd = master
-            extra["preexec_fn"] = _set_ctty
+            before_exec.append(_set_ctty)
         else:
             def out_target(path: str, kind: str) -> Any:
                 if path:
@@ -870,14 +927,14 @@ class _NodeStep:
                 stdin = subprocess.DEVNULL
         bound = self._bind_cpus(t) if self.binding is not None else None
         if bound:
-            ctty = extra.get("preexec_fn")
+            # before exec, as task/affinity does: children inherit it
+            before_exec.insert(0, lambda cpus=bound: os.sched_setaffinity(0, cpus))
 
-            def pin(cpus: set[int] = bound, then: Any = ctty) -> None:
-                os.sched_setaffinity(0, cpus)  # before exec, as task/affinity does: children inherit it
-                if then is not None:
-                    then()
+        def preexec(steps: list[Any] = before_exec) -> None:
+            for step in steps:
+                step()
 
-            extra["preexec_fn"] = pin
+        extra["preexec_fn"] = preexec
         cwd = self.cwd
         popen = None
         for attempt in range(2):
@@ -885,7 +942,8 @@ class _NodeStep:
             # directory, as slurmstepd's execve() does, not searched for again
             exe = argv[0] if "/" in argv[0] else os.path.join(cwd, argv[0])
             try:
-                popen = subprocess.Popen(argv, executable=exe, env=env, cwd=cwd, stdin=stdin, stdout=stdout,
+                # env=None: the child's own environment, which preexec has just made the task's
+                popen = subprocess.Popen(argv, executable=exe, env=None, cwd=cwd, stdin=stdin, stdout=stdout,
                                          stderr=stderr, **kw, **extra)
                 break
             except OSError as exc:
@@ -913,7 +971,7 @@ class _NodeStep:
             from orchestrator.slurm.cpubind import verbose_line
 
             report = verbose_line(self.binding, self.d.node.name, t.gtid, t.lid, t.pid, bound)
-            self._send({"t": "e", "k": self.tasks[0].gtid}, report.encode())
+            self._send({"t": "e", "k": t.gtid}, report.encode())  # the task's own stderr, as it is printed there
         self.rj.step_sids.add(t.pid)
         for kind, fd in t.fds.items():
             self.loop.add_reader(fd, self._on_output, t, kind, fd)
@@ -928,7 +986,10 @@ class _NodeStep:
         from orchestrator.slurm.cpubind import task_cpus
 
         assert self.binding is not None
-        cpus = task_cpus(self.binding, t.lid)
+        if self.auto_masks is not None:
+            cpus: set[int] | None = self.auto_masks[t.lid] if t.lid < len(self.auto_masks) else None
+        else:
+            cpus = task_cpus(self.binding, t.lid)
         if not cpus or not cpus <= os.sched_getaffinity(0):
             return None  # a CPU this (simulated) node does not really have: the task is left unbound
         return cpus

@@ -23,7 +23,7 @@ def test_salloc_runs_the_command_in_the_allocation(local):
     job = _job_id(r.stderr)
     lines = r.stderr.splitlines()
     assert f"salloc: Granted job allocation {job}" in lines
-    assert "salloc: Nodes node[1-2] are ready for job" in lines
+    assert not any("are ready for job" in ln for ln in lines)  # as real salloc when nothing had to be readied
     assert lines[-1] == f"salloc: Relinquishing job allocation {job}"
     out = r.stdout.splitlines()
     assert out[0] == f"JOB={job} NODES=node[1-2] NN=2 TPN=1(x2) NT=2 NAME=interactive"
@@ -98,3 +98,32 @@ def test_tasks_inside_salloc_get_the_variables_slurmstepd_adds(local):
     r = local.run(["salloc", "-n1", "bash", "-c", cmd], user=USER, cwd=local.workdir(USER))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"0: U={USER} L=1 S=unset"  # no SLURM_JOB_START_TIME in 22.05
+
+
+def test_salloc_lines_as_real_slurm(local):
+    """An immediate grant prints only 'Granted' and 'Relinquishing' (no 'Nodes ... are ready': that is for nodes
+    that had to be readied), -Q prints nothing, --no-shell only 'Granted'."""
+    wd = local.workdir(USER)
+    r = local.run(["salloc", "-n1", "-J", "named", "true"], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    job = _job_id(r.stderr)
+    assert r.stderr.splitlines() == [f"salloc: Granted job allocation {job}",
+                                     f"salloc: Relinquishing job allocation {job}"]
+    r = local.run(["salloc", "-Q", "-n1", "true"], user=USER, cwd=wd)
+    assert (r.returncode, r.stderr) == (0, "")
+    r = local.run(["salloc", "--no-shell", "-n1"], user=USER, cwd=wd)
+    assert r.returncode == 0
+    job = _job_id(r.stderr)
+    assert r.stderr.splitlines() == [f"salloc: Granted job allocation {job}"]
+    local.run(["scancel", str(job)], user=USER)
+
+
+def test_salloc_exports_memory_only_when_asked_for(local):
+    show = "echo ${SLURM_MEM_PER_CPU-unset} ${SLURM_MEM_PER_NODE-unset}"
+    wd = local.workdir(USER)
+    r = local.run(["salloc", "-Q", "-n1", "bash", "-c", show], user=USER, cwd=wd)
+    assert r.stdout.strip() == "unset unset", r.stderr
+    r = local.run(["salloc", "-Q", "-n1", "--mem-per-cpu=200", "bash", "-c", show], user=USER, cwd=wd)
+    assert r.stdout.strip() == "200 unset", r.stderr
+    r = local.run(["salloc", "-Q", "-n1", "--mem=300", "bash", "-c", show], user=USER, cwd=wd)
+    assert r.stdout.strip() == "unset 300", r.stderr

@@ -508,3 +508,86 @@ def test_cpu_bind_map_binds_the_task_and_reports_it(local):
     assert r.returncode == 0, r.stderr
     assert re.fullmatch(r"0: cpu-bind=MAP  - node1, task  0  0 \[\d+\]: mask 0x1 set\n", r.stderr), r.stderr
     assert r.stdout.splitlines() == ["0: Cpus_allowed_list:\t0", "0: verbose,map_cpu:0 map_cpu:"]
+
+
+def test_tasks_know_their_pid_and_where_srun_listens(local):
+    """SLURM_TASK_PID is the task's own pid; SLURM_LAUNCH_NODE_IPADDR/SLURM_SRUN_COMM_HOST are the address srun
+    reaches the node from, and SLURM_SRUN_COMM_PORT (= SLURM_STEP_LAUNCHER_PORT) is a port srun listens on."""
+    script = ("echo $SLURM_TASK_PID $$ $SLURM_LAUNCH_NODE_IPADDR $SLURM_SRUN_COMM_HOST $SLURM_SRUN_COMM_PORT "
+              "$SLURM_STEP_LAUNCHER_PORT; exec 3<>/dev/tcp/$SLURM_SRUN_COMM_HOST/$SLURM_SRUN_COMM_PORT && echo open")
+    r = local.run(["srun", "-n2", "-l", "bash", "-c", script], user=USER, cwd=local.workdir(USER))
+    assert r.returncode == 0, r.stderr
+    rows = sorted(line.split() for line in r.stdout.splitlines())
+    assert [row[0] for row in rows] == ["0:", "0:", "1:", "1:"]
+    env_rows = [row[1:] for row in rows if row[1] != "open"]
+    assert len(env_rows) == 2 and [row for row in rows if row[1] == "open"] == [["0:", "open"], ["1:", "open"]]
+    for pid, shell_pid, ip, host, port, launcher in env_rows:
+        assert pid == shell_pid
+        assert ip == host == "127.0.0.1"
+        assert port == launcher and port.isdigit()
+    assert env_rows[0][0] != env_rows[1][0]
+    assert env_rows[0][4] == env_rows[1][4]
+
+
+def test_step_environment_inside_an_allocation_as_real_srun(local):
+    """Inside salloc/sbatch srun adds SLURM_DISTRIBUTION and SLURM_JOB_CPUS_PER_NODE_PACK_GROUP_0; outside, neither
+    (srun -n2 making its own allocation leaves the distribution unset)."""
+    names = ("SLURM_DISTRIBUTION SLURM_JOB_CPUS_PER_NODE_PACK_GROUP_0 SLURM_MEM_PER_CPU SLURM_NODE_ALIASES "
+             "SLURM_WORKING_CLUSTER")
+    show = "for v in " + names + "; do echo $v=${!v-unset}; done"
+    wd = local.workdir(USER)
+    conf = local.run(["scontrol", "show", "config"], user=USER).stdout
+    host = re.search(r"^SlurmctldHost\[0\]\s*=\s*(\S+)", conf, re.M)
+    port = re.search(r"^SlurmctldPort\s*=\s*(\d+)", conf, re.M)
+    assert host and port, conf
+    cluster = f"local:{host.group(1)}:{port.group(1)}:9984:109"
+    r = local.run(["srun", "-n2", "-l", "bash", "-c", show], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    assert sorted(set(r.stdout.replace("1: ", "0: ").splitlines())) == [
+        "0: SLURM_DISTRIBUTION=unset", "0: SLURM_JOB_CPUS_PER_NODE_PACK_GROUP_0=unset",
+        "0: SLURM_MEM_PER_CPU=unset", "0: SLURM_NODE_ALIASES=unset", "0: SLURM_WORKING_CLUSTER=" + cluster]
+    inner = f"srun -n2 -l bash -c '{show}' | sort -u; srun -n1 bash -c 'echo $SLURM_DISTRIBUTION'"
+    r = local.run(["salloc", "-n2", "bash", "-c", inner], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sorted(set(ln[3:] for ln in lines[:-1])) == [
+        "SLURM_DISTRIBUTION=block", "SLURM_JOB_CPUS_PER_NODE_PACK_GROUP_0=2", "SLURM_MEM_PER_CPU=unset",
+        "SLURM_NODE_ALIASES=(null)", "SLURM_WORKING_CLUSTER=" + cluster]
+    assert lines[-1] == "cyclic"
+
+
+def test_batch_script_environment_as_slurmd_sets_it(local):
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\necho $SLURM_TASK_PID $$ $SLURM_NODE_ALIASES\n", user=USER, cwd=wd)
+    assert local.wait(job)["state"] == "COMPLETED"
+    pid, shell_pid, aliases = (wd / f"slurm-{job}.out").read_text().split()
+    assert pid == shell_pid and aliases == "(null)"
+
+
+def test_cpu_bind_cores_binds_each_task_to_a_block_of_the_jobs_cpus(local):
+    """cores (and threads, sockets, ldoms) as task/affinity does them: task i gets the i-th of the step's CPUs,
+    SLURM_CPU_BIND* name the resulting masks, verbose prints the MASK lines."""
+    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
+        pytest.skip("needs CPUs 0 and 1")
+    script = "grep Cpus_allowed_list /proc/self/status; echo $SLURM_CPU_BIND $SLURM_CPU_BIND_TYPE $SLURM_CPU_BIND_LIST"
+    inner = f"srun -n2 -l --cpu-bind=verbose,cores bash -c '{script}'"
+    # a whole node, so that the job's CPUs are node1's 0-3 whatever else ran before
+    r = local.run(["salloc", "-w", "node1", "--exclusive", "-n2", "bash", "-c", inner], user=USER,
+                  cwd=local.workdir(USER))
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == [
+        "0: Cpus_allowed_list:\t0", "0: verbose,mask_cpu:0x1,0x2 mask_cpu: 0x1,0x2",
+        "1: Cpus_allowed_list:\t1", "1: verbose,mask_cpu:0x1,0x2 mask_cpu: 0x1,0x2"]
+    lines = sorted(ln for ln in r.stderr.splitlines() if "cpu-bind" in ln)
+    assert len(lines) == 2, r.stderr
+    # printed by each task before its exec, so on its own (labelled) stderr
+    assert re.fullmatch(r"0: cpu-bind=MASK - node1, task  0  0 \[\d+\]: mask 0x1 set", lines[0])
+    assert re.fullmatch(r"1: cpu-bind=MASK - node1, task  1  1 \[\d+\]: mask 0x2 set", lines[1])
+
+
+def test_no_cpu_bind_leaves_tasks_unbound(local):
+    r = local.run(["srun", "-n1", "bash", "-c", "echo ${SLURM_CPU_BIND-unset}; grep Cpus_allowed_list /proc/self/status"],
+                  user=USER, cwd=local.workdir(USER))
+    assert r.returncode == 0, r.stderr
+    mine = [ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("Cpus_allowed_list")]
+    assert r.stdout.splitlines() == ["unset", *mine]

@@ -65,3 +65,19 @@ def test_missing_stdin_file_stops_srun_before_anything_runs(slurm: FakeSlurm, tm
     rc, _, err = run("srun", "-i", str(tmp_path / "missing.txt"), "true")
     assert (rc, err) == (1, "srun: error: Could not open stdin file: No such file or directory\n")
     assert not slurm.calls
+
+
+@pytest.mark.parametrize(("spec", "ntasks", "nnodes", "mem_known", "env"), [
+    # as real srun 22.05 sets SLURM_DISTRIBUTION in its tasks
+    ("", 1, 1, False, {"SLURM_DISTRIBUTION": "cyclic"}),   # srun -n1 (in or outside an allocation)
+    ("", 2, 1, False, {}),                                  # srun -n2 making its own allocation
+    ("", 2, 1, True, {"SLURM_DISTRIBUTION": "block"}),      # inside one, or with --mem/--mem-per-cpu
+    ("cyclic", 2, 1, False, {"SLURM_DISTRIBUTION": "cyclic"}),
+    ("block:cyclic", 2, 1, False, {"SLURM_DISTRIBUTION": "block:cyclic"}),
+    ("plane=2", 2, 1, False, {"SLURM_DISTRIBUTION": "plane", "SLURM_DIST_PLANESIZE": "2"}),
+])
+def test_distribution_in_the_task_environment(spec: str, ntasks: int, nnodes: int, mem_known: bool,
+                                              env: dict[str, str]) -> None:
+    from orchestrator.commands.srun import distribution_env
+
+    assert distribution_env(spec, ntasks, nnodes, mem_known) == env
