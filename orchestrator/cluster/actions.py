@@ -100,6 +100,12 @@ class CheckEnvironment:
             running = all(c.state == "running" for c in existing)
             same = all(c.config_hash == plan.config_hash for c in existing)
             if names == wanted and running and same:
+                stale = self._stale_images(ctx, existing)
+                if stale:
+                    raise EnvironmentProblem(
+                        f"The cluster is running, but on images older than this checkout ({stale}).",
+                        hint="Run `make down` and `make up` to restart it on new images; volumes (homes, data, "
+                             "job state) are kept.")
                 raise AlreadyUp()
             if not same or not names <= wanted:
                 others = ", ".join(sorted({c.cluster for c in existing}))
@@ -123,6 +129,19 @@ class CheckEnvironment:
                     hint=f"Stop that program, or choose another port: copy orchestrator/cluster/default.yaml, set "
                          f"clusters[{i}].login.ssh_port, and run `minihpc up --config FILE`.")
         self._check_disk(ctx)
+
+    @staticmethod
+    def _stale_images(ctx: Context, existing: list[ContainerInfo]) -> str:
+        """'' when every container runs the image this checkout would build, else an example."""
+        from orchestrator.cluster.images import ImageBuilder
+
+        builder = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail, ctx.config.site.optional_modules)
+        wanted = builder.wanted_tags()
+        for c in existing:
+            want = (wanted or {}).get(c.role)
+            if want is None or c.image != want:
+                return f"{c.name} runs {c.image or 'an unknown image'}, this checkout builds {want or 'a new base'}"
+        return ""
 
     def _check_disk(self, ctx: Context) -> None:
         from orchestrator.cluster.images import ImageBuilder

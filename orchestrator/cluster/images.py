@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECIPE = "2"  # bump when the base recipe below changes: it is part of the base tag
+RECIPE = "3"  # bump when the base recipe below changes: it is part of the base tag
 SUITE = "bookworm"
 REGISTRY_BASE = f"debian:{SUITE}-slim"
 BASE_REPO = f"{PREFIX}/base"
@@ -54,6 +54,9 @@ _DPKG_EXCLUDES = (
 )
 # Keys made by package scripts must not ship in an image: `up` installs the real ones.
 _SCRUB = 'rm -f "$1"/etc/ssh/ssh_host_* "$1"/etc/munge/munge.key "$1"/etc/machine-id'
+# images/base/minihpc-tune-rootfs: cheap path walks on fuse-overlayfs; the node image runs it too
+TUNE = "minihpc-tune-rootfs"
+TUNE_DIR = "/usr/local/sbin"
 _IMPORT_CHANGES = ['ENV LANG=C.UTF-8', 'CMD ["/bin/bash"]']
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -72,7 +75,8 @@ def read_packages(path: Path) -> list[str]:
 
 def base_tag(paths: Paths, method: str) -> str:
     pkgs = "\n".join(read_packages(paths.images / "base" / "packages.txt"))
-    digest = hashlib.sha256(f"{RECIPE}\n{method}\n{SUITE}\n{pkgs}".encode()).hexdigest()[:12]
+    tune = (paths.images / "base" / TUNE).read_text()
+    digest = hashlib.sha256(f"{RECIPE}\n{method}\n{SUITE}\n{pkgs}\n{tune}".encode()).hexdigest()[:12]
     return f"{BASE_REPO}:{method[:4]}-{digest}"
 
 
@@ -310,6 +314,8 @@ class ImageBuilder:
                 '--aptopt=APT::Install-Recommends "false"',
                 *(f"--dpkgopt={o}" for o in _DPKG_EXCLUDES),
                 f"--customize-hook={_SCRUB}",
+                f"--customize-hook=copy-in {self.paths.images / 'base' / TUNE} {TUNE_DIR}",
+                f'--customize-hook=chroot "$1" python3 -I {TUNE_DIR}/{TUNE} /',
                 SUITE, str(partial), *debian_sources()]
         try:
             self._run("Building images", args,
@@ -331,19 +337,23 @@ class ImageBuilder:
 
     def _build_base_registry(self, tag: str) -> None:
         packages = (self.paths.images / "base" / "packages.txt").read_bytes()
+        tune = (self.paths.images / "base" / TUNE).read_bytes()
         dockerfile = (
             f"FROM {REGISTRY_BASE}\n"
             "COPY packages.txt /tmp/packages.txt\n"
+            f"COPY {TUNE} {TUNE_DIR}/{TUNE}\n"
             "RUN apt-get update && sed -e 's/#.*//' /tmp/packages.txt | xargs apt-get install -y "
             "--no-install-recommends && rm -rf /var/lib/apt/lists/* /tmp/packages.txt "
-            "/etc/ssh/ssh_host_* /etc/munge/munge.key\n"
+            f"/etc/ssh/ssh_host_* /etc/munge/munge.key && python3 -I {TUNE_DIR}/{TUNE} /\n"
             "ENV LANG=C.UTF-8\n"
         ).encode()
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
-            for name, data in (("Dockerfile", dockerfile), ("packages.txt", packages)):
+            for name, data, mode in (("Dockerfile", dockerfile, 0o644), ("packages.txt", packages, 0o644),
+                                     (TUNE, tune, 0o755)):
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
+                info.mode = mode
                 tar.addfile(info, io.BytesIO(data))
         self._docker_build("base", tag, buf.getvalue(), {})
 

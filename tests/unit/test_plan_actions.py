@@ -176,13 +176,32 @@ class EnvProvider(FakeProvider):
         return {"DockerRootDir": self.root}
 
 
+def _wanted(ctx: actions.Context) -> dict[str, str]:
+    from orchestrator.cluster.images import ImageBuilder
+
+    tags = ImageBuilder(ctx.provider.client, ctx.paths, lambda _: None).wanted_tags()
+    assert tags is not None
+    return tags
+
+
 def test_running_cluster_is_left_alone(ctx: actions.Context) -> None:
     fake = EnvProvider(str(ctx.paths.root))
     ctx.provider = fake
     plan = ctx.require_plan()
-    fake.start_nodes(plan.nodes, ctx.images)
+    fake.start_nodes(plan.nodes, _wanted(ctx))
     with pytest.raises(actions.AlreadyUp):
         actions.CheckEnvironment().execute(ctx)
+
+
+def test_running_cluster_on_older_images_says_how_to_restart_it(ctx: actions.Context) -> None:
+    fake = EnvProvider(str(ctx.paths.root))
+    ctx.provider = fake
+    plan = ctx.require_plan()
+    fake.start_nodes(plan.nodes, ctx.images)
+    with pytest.raises(EnvironmentProblem, match="images older than this checkout") as err:
+        actions.CheckEnvironment().execute(ctx)
+    assert "make down" in err.value.hint and "kept" in err.value.hint
+    assert len(fake.running) == len(plan.nodes), "nothing is removed"
 
 
 def test_partly_running_cluster_is_refused_not_removed(ctx: actions.Context) -> None:

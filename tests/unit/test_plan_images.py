@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import io
+import os
+import stat
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +24,7 @@ def _tree(tmp_path: Path) -> Paths:
     """A small checkout: images/{base,common,node}, orchestrator/ with host and container code."""
     (tmp_path / "images" / "base").mkdir(parents=True)
     (tmp_path / "images" / "base" / "packages.txt").write_text("# comment\ntini\n\npython3  # the runtime\n")
+    (tmp_path / "images" / "base" / images.TUNE).write_text("# tune v1\n")
     (tmp_path / "images" / "node").mkdir()
     (tmp_path / "images" / "node" / "Dockerfile").write_text("FROM x\n")
     (tmp_path / "images" / "common" / "opt" / "minihpc" / "bin").mkdir(parents=True)
@@ -57,6 +63,42 @@ def test_base_tag_follows_the_package_list_and_method(tmp_path: Path) -> None:
     assert images.base_tag(paths, "mmdebstrap") == tag, "comments must not rebuild the base"
     (paths.images / "base" / "packages.txt").write_text("tini\npython3\nnano\n")
     assert images.base_tag(paths, "mmdebstrap") != tag
+    tag = images.base_tag(paths, "mmdebstrap")
+    (paths.images / "base" / images.TUNE).write_text("# tune v2\n")
+    assert images.base_tag(paths, "mmdebstrap") != tag, "the root file system tuning is part of the base"
+
+
+def _load_tune() -> Any:
+    """images/base/minihpc-tune-rootfs is a script (it runs in the base image), loaded here as a module."""
+    loader = importlib.machinery.SourceFileLoader("tune_rootfs", str(ROOT / "images" / "base" / images.TUNE))
+    spec = importlib.util.spec_from_loader("tune_rootfs", loader)
+    assert spec is not None
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def test_tune_rootfs_clears_only_group_bits_that_duplicate_the_other_bits(tmp_path: Path) -> None:
+    tune = _load_tune()
+    uid, gid = os.getuid(), os.getgid()
+    modes = {"dir755": 0o755, "file644": 0o644, "file755": 0o755, "file640": 0o640, "file664": 0o664,
+             "file600": 0o600, "setuid4755": 0o4755, "setgid2755": 0o2755, "file775": 0o775}
+    root = tmp_path / "root"
+    root.mkdir()
+    for name, mode in modes.items():
+        p = root / name
+        p.mkdir() if name.startswith("dir") else p.write_text("x")
+        p.chmod(mode)
+    (root / "link").symlink_to("file640")
+    root.chmod(0o755)
+    changed = tune.clear_group_bits(str(root), uid, gid)
+    got = {name: stat.S_IMODE((root / name).stat().st_mode) for name in modes}
+    assert got == {"dir755": 0o705, "file644": 0o604, "file755": 0o705, "file640": 0o640, "file664": 0o664,
+                   "file600": 0o600, "setuid4755": 0o4705, "setgid2755": 0o2755, "file775": 0o775}
+    assert stat.S_IMODE(root.stat().st_mode) == 0o705, "the top directory itself is walked too"
+    assert changed == 5
+    assert tune.clear_group_bits(str(root), uid, gid) == 0, "a second run changes nothing"
+    assert tune.clear_group_bits(str(root), uid + 1, gid) == 0, "another owner's files are left alone"
 
 
 def test_context_has_container_code_but_not_host_code_or_caches(tmp_path: Path) -> None:
