@@ -7,13 +7,16 @@ the command's exit status, which becomes the job's state and ExitCode.
 
 from __future__ import annotations
 
+import _signal as signal  # the signal package loads enum: milliseconds of srun's start-up
 import os
-import signal
 import sys
-from typing import Any
 
 from orchestrator.commands._common import Exit, error
 from orchestrator.lazylog import get_logger
+
+TYPE_CHECKING = False  # importing typing costs a user command milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 log = get_logger(__name__)
 

@@ -12,18 +12,23 @@ only the standard library's light modules are imported here.
 
 from __future__ import annotations
 
-import json
+# the C cores of signal, socket and struct, and select.epoll for selectors: their Python
+# packages (with enum, typing and re behind them) cost every srun ~10 ms of start-up
+import _signal as signal
+import _socket as socket
+import _struct as struct
 import os
-import selectors
-import signal
-import socket
-import struct
+import select
 import sys
 import time
-from typing import Any
 
 from orchestrator.commands._common import Exit, error, run
 from orchestrator.lazylog import get_logger
+from orchestrator.scheduler.protocol import dumps, loads
+
+TYPE_CHECKING = False  # importing typing costs a user command milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 log = get_logger(__name__)
 
@@ -514,7 +519,7 @@ class StepRunner:
         self.ntasks = int(reply["ntasks"])
         self.width = len(str(max(0, self.ntasks - 1)))
         self.nodes: list[_Node] = []
-        self.sel = selectors.DefaultSelector()
+        self.sel = _Poller()
         self.status: dict[int, int] = {}
         self.oom: set[int] = set()
         self.partial: dict[tuple[int, int], bytes] = {}
@@ -591,7 +596,7 @@ class StepRunner:
 
     # -- launch
     def _launch(self) -> None:
-        from orchestrator.scheduler.client import signed_request
+        from orchestrator.scheduler.client import open_tcp, signed_request
         from orchestrator.scheduler.protocol import ProtocolError, read_frame
 
         r = self.reply
@@ -604,7 +609,7 @@ class StepRunner:
         for index, name in enumerate(r["nodes"]):
             host, port = r["addrs"][name]
             try:
-                sock = socket.create_connection((host, int(port)), timeout=30)
+                sock = open_tcp((host, int(port)), 30.0)
                 _keepalive(sock)
                 here = sock.getsockname()[0]  # the address this node sees srun at
                 env = {**self.env, "SLURM_LAUNCH_NODE_IPADDR": here, "SLURM_SRUN_COMM_HOST": here}
@@ -631,7 +636,7 @@ class StepRunner:
                 continue
             node.sock.settimeout(None)
             self.nodes.append(node)
-            self.sel.register(node.sock, selectors.EVENT_READ, node)
+            self.sel.register(node.sock, node)
         for name in failed:
             self._node_lost(name, report=True)
 
@@ -672,7 +677,7 @@ class StepRunner:
         if node.done:
             return
         header["v"] = 1
-        h = json.dumps(header, separators=(",", ":")).encode()
+        h = dumps(header).encode()
         try:
             node.sock.sendall(_HDR.pack(len(h), len(raw)) + h + raw)
         except OSError:
@@ -701,7 +706,7 @@ class StepRunner:
             if len(buf) < end:
                 break
             try:
-                header = json.loads(bytes(buf[8:8 + hlen]))
+                header = loads(bytes(buf[8:8 + hlen]))
             except ValueError:
                 header = {}
             raw = bytes(buf[8 + hlen:end])
@@ -885,8 +890,8 @@ class StepRunner:
     def _accept(self) -> None:
         """A connection to srun's message port: there is nothing to say on it, so it is closed."""
         try:
-            conn, _addr = self.listener.accept()
-            conn.close()
+            fd, _addr = self.listener._accept()  # type: ignore[attr-defined]  # _socket's accept: a bare fd
+            os.close(fd)
         except OSError:
             pass
 
@@ -902,7 +907,7 @@ class StepRunner:
         if not self.stdin_targets:
             return
         try:
-            self.sel.register(0, selectors.EVENT_READ, "stdin")
+            self.sel.register(0, "stdin")
             self.stdin_open = True
             return
         except (OSError, ValueError):
@@ -929,8 +934,8 @@ class StepRunner:
         old_wakeup = signal.set_wakeup_fd(sig_w.fileno(), warn_on_full_buffer=False)
         try:
             self._launch()
-            self.sel.register(sig_r, selectors.EVENT_READ, "signal")
-            self.sel.register(self.listener, selectors.EVENT_READ, "listener")
+            self.sel.register(sig_r, "signal")
+            self.sel.register(self.listener, "listener")
             if self.opts.pty and os.isatty(0):
                 import termios
                 import tty
@@ -949,8 +954,7 @@ class StepRunner:
                         info(f"launch/slurm: _step_signal: Terminating {self.step_label}")
                         self._send_all({"t": "k", "kill": 1})  # -W: the step is killed at once
                         timeout = None
-                for key, _mask in self.sel.select(timeout):
-                    what = key.data
+                for what in self.sel.select(timeout):
                     if what == "signal":
                         try:
                             for b in sig_r.recv(64):
@@ -986,6 +990,42 @@ class StepRunner:
         if killed and not self.aborted and not self.force_terminated:
             info(f"Force Terminated {self.step_label}")
         return self.exit_code()
+
+
+class _Poller:
+    """The few calls of selectors.DefaultSelector srun makes, on select.epoll: what each
+    registered file object (or fd) stands for comes back when it is readable (or hung up)."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._what: dict[int, Any] = {}
+
+    @staticmethod
+    def _fd(obj: Any) -> int:
+        return obj if isinstance(obj, int) else int(obj.fileno())
+
+    def register(self, obj: Any, what: Any) -> None:
+        fd = self._fd(obj)
+        self._epoll.register(fd, select.EPOLLIN)  # OSError for what epoll cannot watch (a regular file)
+        self._what[fd] = what
+
+    def unregister(self, obj: Any) -> None:
+        fd = self._fd(obj)
+        if self._what.pop(fd, None) is None:
+            raise KeyError(fd)
+        try:
+            self._epoll.unregister(fd)
+        except OSError:  # closed already: the kernel forgot it
+            pass
+
+    def select(self, timeout: float | None) -> list[Any]:
+        while True:
+            try:
+                events = self._epoll.poll(-1 if timeout is None else timeout)
+                break
+            except InterruptedError:
+                continue
+        return [self._what[fd] for fd, _ev in events if fd in self._what]
 
 
 def _keepalive(sock: socket.socket) -> None:

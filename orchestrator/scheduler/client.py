@@ -30,7 +30,7 @@ TYPE_CHECKING = False  # importing typing costs a user command milliseconds
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Client", "ClientConfig", "RpcError", "load_client_config"]
+__all__ = ["Client", "ClientConfig", "RpcError", "load_client_config", "open_tcp"]
 
 DEFAULT_CONF = "/etc/minihpc/slurm.json"
 TIMEOUT = 30.0
@@ -91,7 +91,7 @@ class Client:
 
     def connect(self) -> _socket.socket:
         try:
-            return _connect(self.address, self.timeout)
+            return open_tcp(self.address, self.timeout)
         except OSError:
             raise RpcError("SLURM_COMMUNICATIONS_CONNECTION_ERROR",
                            "Unable to contact slurm controller (connect failure)") from None
@@ -114,7 +114,7 @@ class Client:
         return result
 
 
-def _connect(address: tuple[str, int], timeout: float) -> _socket.socket:
+def open_tcp(address: tuple[str, int], timeout: float) -> _socket.socket:
     """``socket.create_connection`` on the C module: the ``socket`` package costs a command ~5 ms
     (enum, selectors), and a str host name would load the idna codec."""
     host, port = address
