@@ -30,6 +30,9 @@ ENTRYPOINT = ("/usr/bin/tini", "-g", "--", "/opt/minihpc/bin/entrypoint")
 TMP_SIZE = "2g"
 SPOOL_DIR = "/var/spool/minihpc"
 SPOOL_SIZE = "256m"
+# every node: the entrypoint's run state and the commands' code zip (build-command-zip), in memory
+RUN_DIR = "/run/minihpc"
+RUN_SIZE = "64m"
 # CPU weight (cgroup cpu.shares; the engine's default is 1024). A laptop has two cores for all
 # containers: jobs that saturate the compute nodes (a 96-rank mpirun) must not starve sshd on the
 # login node or the controller, just as a real login node never shares cores with jobs.
@@ -130,6 +133,7 @@ def state_volume(cluster: str) -> str:
 def _node(cluster: ClusterSpec, name: str, role: str, run_dir: str, chash: str, state: str) -> NodePlan:
     mounts = [Mount("volume", target, volume_name(vol)) for vol, target in SHARED_VOLUMES]
     mounts.append(Mount("bind", CONF_DIR, f"{run_dir}/{cluster.name}", read_only=True))
+    mounts.append(Mount("tmpfs", RUN_DIR, size=RUN_SIZE, mode=0o755))
     networks = [network_name(cluster.name)]
     ports: tuple[tuple[int, int], ...] = ()
     if role == "controller":

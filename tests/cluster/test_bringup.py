@@ -121,6 +121,22 @@ def test_client_view_and_config_in_place(node: NodePlan, cluster: ClusterUnderTe
         assert host.file(f"/usr/local/bin/{name}").linked_to == "/opt/minihpc/bin/slurm-command"
 
 
+def test_fuse_friendly_root_and_commands_from_memory(node: NodePlan) -> None:
+    """On fuse-overlayfs each permission check a user makes on a group-readable file is a round trip
+    (minihpc-tune-rootfs): / and /usr carry no group bits, and the commands import from a zip on a
+    tmpfs (build-command-zip), which holds the code this image runs."""
+    host = _host(node)
+    assert host.file("/").mode == 0o705 and host.file("/usr/lib/python3.11").mode == 0o705
+    assert "C.utf8" in host.check_output("localedef --list-archive")
+    assert host.mount_point("/run/minihpc").filesystem == "tmpfs"
+    launcher = "/opt/minihpc/bin/slurm-command"
+    where = host.check_output(
+        "runuser -u alice -- python3 -IS -c 'import sys; sys.argv = [\"squeue\", \"--version\"]; sys.exit = print; "
+        f"exec(compile(open(\"{launcher}\").read(), \"{launcher}\", \"exec\"), {{\"__name__\": \"__main__\"}}); "
+        "print(sys.modules[\"orchestrator.commands.squeue\"].__file__)'")
+    assert where.splitlines()[-1] == "/run/minihpc/commands.zip/orchestrator/commands/squeue.pyc", where
+
+
 def test_no_privileged_containers_and_labels() -> None:
     import docker
 
