@@ -14,7 +14,7 @@ from orchestrator.lazylog import get_logger
 
 log = get_logger(__name__)
 
-__all__ = ["argv0", "main"]
+__all__ = ["argv0", "launch", "main"]
 
 argv0 = ""
 """argv[0] exactly as the command was invoked: getopt's messages start with it (``/usr/bin/sbatch: ...``)."""
@@ -56,3 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     return int(rc or 0)
 
+
+
+def launch() -> None:
+    """What the command launchers run: ``main()``, then exit without the interpreter's teardown
+    (freeing every module and object costs each command ~2 ms; a command owns no files or
+    threads that need it). Standard streams are flushed first; a broken pipe is not reported."""
+    rc = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(rc & 0xFF)

@@ -57,17 +57,7 @@ _HDR = struct.Struct(">II")
 
 
 def main(argv: list[str] | None = None) -> int:
-    rc = run(PROG, lambda: _main(list(sys.argv[1:] if argv is None else argv)))
-    if os.path.basename(sys.argv[0] if sys.argv else "") == PROG:
-        # the command itself (not a caller in-process): skip the interpreter's teardown, which
-        # costs a short step ~10 ms; everything srun owns is flushed or closed by now
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(rc & 0xFF)
-    return rc
+    return run(PROG, lambda: _main(list(sys.argv[1:] if argv is None else argv)))
 
 
 def info(text: str) -> None:

@@ -128,7 +128,7 @@ class LocalCluster:
         if not all(os.stat(p).st_mode & 0o001 for p in [python, *python.parents]):
             python = Path("/usr/bin/python3")  # test users cannot reach an interpreter under /root
         launcher.write_text(f"#!{python} -IS\nimport sys\nsys.path.insert(0, {str(root)!r})\n"
-                            "from orchestrator.commands import main\nsys.exit(main())\n")
+                            "from orchestrator.commands import launch\nlaunch()\n")
         launcher.chmod(0o755)
         for name in COMMANDS:
             link = self.bin / name
