@@ -160,10 +160,10 @@ def local_mode(only: list[str] | None = None) -> dict[str, float]:
     return out
 
 
-def cluster_mode() -> dict[str, float]:
+def cluster_mode(only: list[str] | None = None) -> dict[str, float]:
     from benchlib import run_in_login
 
-    out = run_in_login(Path(__file__), "inner(workdir)")
+    out = run_in_login(Path(__file__), f"inner(workdir, {only!r})")
 
     def container_rss(name: str, pattern: str) -> float:
         r = subprocess.run(["docker", "exec", name, "sh", "-c",
@@ -197,13 +197,13 @@ def main() -> int:
     mode.add_argument("--local", action="store_true")
     mode.add_argument("--cluster", action="store_true")
     ap.add_argument("--only", metavar="GROUP[,GROUP]",
-                    help=f"local mode: run only these measure groups ({', '.join(GROUPS)}); "
+                    help=f"run only these measure groups ({', '.join(GROUPS)}); "
                          "prints the results without recording them")
     args = ap.parse_args()
     only = [g for g in args.only.split(",") if g] if args.only else None
-    if only and (args.cluster or set(only) - set(GROUPS)):
-        ap.error(f"--only takes local-mode groups from: {', '.join(GROUPS)}")
-    results = local_mode(only) if args.local else cluster_mode()
+    if only and set(only) - set(GROUPS):
+        ap.error(f"--only takes groups from: {', '.join(GROUPS)}")
+    results = local_mode(only) if args.local else cluster_mode(only)
     from benchlib import report
 
     report("scheduler", "local" if args.local else "cluster", results, TARGETS, record=not only)
