@@ -21,7 +21,7 @@ from orchestrator import SLURM_VERSION
 from orchestrator.cluster.config import ClusterSpec, Config, PartitionSpec
 from orchestrator.scheduler import jobenv, policy
 from orchestrator.scheduler.errors import MESSAGES, SlurmError
-from orchestrator.scheduler.job import RECORD_FIELDS, Job, Step, derived_exit_code
+from orchestrator.scheduler.job import RECORD_FIELDS, Job, JobTable, Step, derived_exit_code
 from orchestrator.scheduler.plugins import Plugin
 from orchestrator.scheduler.protocol import RpcError, pack_columns
 from orchestrator.scheduler.resources import NodeState, fit, parse_gres_request, validate_constraint
@@ -29,14 +29,14 @@ from orchestrator.scheduler.server import Request, RpcServer, call_async
 from orchestrator.scheduler.store import Store, compact, job_from_record
 from orchestrator.slurm.arrays import ArraySpec, ArraySpecError, format_ranges, parse_array, parse_ranges
 from orchestrator.slurm.hostlist import HostlistError, compress, expand
-from orchestrator.slurm.states import FINISHED_STATES, JobState
+from orchestrator.slurm.states import FINISHED_NAMES as FINISHED
+from orchestrator.slurm.states import JobState
 from orchestrator.slurm.timefmt import INFINITE, TimeFormatError, parse_date, parse_limit
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Controller", "Plugin", "Settings"]
 
-FINISHED = frozenset(s.value for s in FINISHED_STATES)
 BASE_PRIORITY = 4294901760
 # end states slurmctld gives a job itself (rather than taking them from the batch script's exit)
 ENDED_BY_CONTROLLER = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL"})
@@ -72,7 +72,7 @@ class Controller:
         self.store = Store(state_dir / "state.db")
         self.partitions: dict[str, PartitionSpec] = {p.name: p for p in cluster.partitions}
         self.nodes: dict[str, NodeState] = {n.name: NodeState(n) for n in cluster.nodes}
-        self.jobs: dict[int, Job] = {}
+        self.jobs = JobTable()
         self.start_time = time.time()
         self._pass_scheduled = False
         self._tasks: set[asyncio.Future[None]] = set()
@@ -180,10 +180,11 @@ class Controller:
         self._pass_counts = {}
         self._dep_changed = []
         now = time.time()
-        pending = [j for j in self.jobs.values() if j.state == "PENDING"]
+        live = self.jobs.unfinished()
+        pending = [j for j in live if j.state == "PENDING"]
         if not pending:
             return
-        running = [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")]
+        running = [j for j in live if j.state in ("RUNNING", "COMPLETING")]
         before = {j.job_id: j.reason for j in pending}
         result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
                                  self._eligibility, self._take_task)
@@ -422,6 +423,7 @@ class Controller:
                 self.store.save_run(job)
                 job.state = state
         job.state = "PENDING"
+        self.jobs.revive(job)
         job.reason = "BeginTime" if count else "None"
         if count:
             job.restart_count += 1
@@ -1033,7 +1035,7 @@ class Controller:
         return parsed if parsed.ids else None  # "--array=," names no task: a plain job, as in Slurm
 
     def _running_tasks(self, array_id: int) -> int:
-        return sum(1 for j in self.jobs.values() if j.array_job_id == array_id and j.array_task_id is not None
+        return sum(1 for j in self.jobs.unfinished() if j.array_job_id == array_id and j.array_task_id is not None
                    and j.state in ("RUNNING", "COMPLETING"))
 
     def _take_task(self, meta: Job) -> Job | None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from orchestrator.slurm.states import FINISHED_NAMES
 from orchestrator.slurm.timefmt import INFINITE
 
-__all__ = ["RECORD_FIELDS", "Job", "Step", "derived_exit_code"]
+__all__ = ["RECORD_FIELDS", "Job", "JobTable", "Step", "derived_exit_code"]
 
 
 @dataclass(slots=True)
@@ -159,3 +160,40 @@ def derived_exit_code(steps: list[Step]) -> int:
     """Slurm's DerivedExitCode: the highest wait status (``code << 8 | signal``) of the job's srun steps;
     the batch script's own status is the job's ExitCode, not a step's."""
     return max(((s.exit_code << 8) | s.exit_signal for s in steps if s.step_id.isdigit()), default=0)
+
+
+class JobTable(dict[int, "Job"]):
+    """The controller's resident jobs by id, with the unfinished ones also kept apart.
+
+    A scheduling pass follows every submit and every job end, and finished jobs stay resident
+    for MinJobAge (thousands after a burst of short jobs), so a pass must not walk them all.
+    Jobs enter by ``table[id] = job``; one that finished and is queued again (a requeue) is
+    ``revive``d.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._live: dict[int, Job] = {}
+
+    def __setitem__(self, job_id: int, job: Job) -> None:
+        super().__setitem__(job_id, job)
+        self._live[job_id] = job
+
+    def __delitem__(self, job_id: int) -> None:
+        super().__delitem__(job_id)
+        self._live.pop(job_id, None)
+
+    def setdefault(self, job_id: int, job: Job) -> Job:
+        if job_id not in self:
+            self[job_id] = job
+        return self[job_id]
+
+    def revive(self, job: Job) -> None:
+        self[job.job_id] = job
+
+    def unfinished(self) -> list[Job]:
+        """The jobs not in a finished state, in submission order (finished ones are dropped here)."""
+        live = self._live
+        for job_id in [i for i, j in live.items() if j.state in FINISHED_NAMES]:
+            del live[job_id]
+        return list(live.values())

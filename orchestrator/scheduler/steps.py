@@ -50,7 +50,7 @@ from orchestrator.scheduler.plugins import Plugin
 from orchestrator.scheduler.protocol import VERSION, ProtocolError, RpcError, encode_frame
 from orchestrator.scheduler.server import Request, call_async, read_frame_async, reply_ok
 from orchestrator.slurm.hostlist import HostlistError, compress, expand
-from orchestrator.slurm.states import FINISHED_STATES
+from orchestrator.slurm.states import FINISHED_NAMES as FINISHED
 from orchestrator.slurm.timefmt import format_timestamp
 
 if TYPE_CHECKING:
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ControllerSteps", "NodeSteps", "StepPlan", "StepRequest", "combine_status", "plan_step"]
 
-FINISHED = frozenset(s.value for s in FINISHED_STATES)
 STEP_ABORT_TIME = 2  # Slurm's STEP_ABORT_TIME: srun waits KillWait plus this after an abort
 READY_TIMEOUT = 15.0
 SAVE_DELAY = 1.0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.scheduler.job import Job, Step
-from orchestrator.slurm.states import FINISHED_STATES
+from orchestrator.slurm.states import FINISHED_NAMES as _FINISHED
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,6 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account);
 """
 
-_FINISHED = frozenset(s.value for s in FINISHED_STATES)
 _STEP_FIELDS = {f.name for f in fields(Step)}
 _JOB_FIELDS = {f.name for f in fields(Job)}
 _JOB_STR_FIELDS = tuple(f.name for f in fields(Job) if f.type == "str")

@@ -59,6 +59,8 @@ FINISHED_STATES = frozenset({
     JobState.PREEMPTED, JobState.BOOT_FAIL, JobState.DEADLINE, JobState.OUT_OF_MEMORY, JobState.REVOKED,
 })
 ACTIVE_STATES = frozenset(set(JobState) - FINISHED_STATES)
+FINISHED_NAMES = frozenset(s.value for s in FINISHED_STATES)
+"""The same states as the strings job records carry."""
 
 _BY_NAME: dict[str, JobState] = {}
 for _s in JobState:

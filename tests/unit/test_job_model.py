@@ -1,0 +1,33 @@
+"""JobTable: the controller's resident jobs, with the unfinished ones kept apart for scheduling passes."""
+
+from __future__ import annotations
+
+from orchestrator.scheduler.job import Job, JobTable
+
+
+def _job(job_id: int, state: str = "PENDING") -> Job:
+    return Job(job_id=job_id, cluster="arc", name="wrap", uid=1000, gid=1000, user="alice", group="alice",
+               account="a", partition="short", state=state)
+
+
+def test_unfinished_drops_finished_jobs_but_the_table_keeps_them() -> None:
+    table = JobTable()
+    for i, state in enumerate(("PENDING", "RUNNING", "COMPLETED", "COMPLETING", "CANCELLED"), 1):
+        table[i] = _job(i, state)
+    assert [j.job_id for j in table.unfinished()] == [1, 2, 4]
+    table[2].state = "TIMEOUT"
+    assert [j.job_id for j in table.unfinished()] == [1, 4]
+    assert sorted(table) == [1, 2, 3, 4, 5], "finished jobs stay resident (MinJobAge)"
+
+
+def test_a_requeued_job_is_revived_and_deleted_jobs_leave_both() -> None:
+    table = JobTable()
+    table[7] = _job(7, "COMPLETED")
+    assert table.unfinished() == []
+    table[7].state = "PENDING"
+    table.revive(table[7])
+    assert [j.job_id for j in table.unfinished()] == [7]
+    del table[7]
+    assert 7 not in table and table.unfinished() == []
+    table.setdefault(8, _job(8))
+    assert [j.job_id for j in table.unfinished()] == [8], "setdefault adds like [] does"
