@@ -8,7 +8,6 @@ a clock, so it is tested with a fake one.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,7 +111,7 @@ def earliest_start(job: Job, cands: list[NodeState], running: list[Job], now: fl
     if alloc is not None:
         return now, alloc
     names = {n.name for n in usable}
-    shadow = {n.name: copy.deepcopy(n) for n in usable}
+    shadow = {n.name: n.shadow() for n in usable}
     order = sorted((j for j in running if names.intersection(j.cpus_per_node)), key=lambda j: job_end(j, now))
     for r in order:
         _release(shadow, r)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestrator.cluster.config import NodeSpec
 from orchestrator.scheduler.job import Job
@@ -61,6 +61,12 @@ class NodeState:
     @property
     def free_mem_mb(self) -> int:
         return self.spec.memory_mb - self.alloc_mem
+
+    def shadow(self) -> NodeState:
+        """A copy for planning (backfill): what planning changes (counters, GPU and job sets) is its
+        own, the rest is shared. A deepcopy per node per pending job was the controller's largest
+        cost while a burst of short jobs queued."""
+        return replace(self, gpus_used={k: set(v) for k, v in self.gpus_used.items()}, jobs=set(self.jobs))
 
     def gpu_slots(self) -> list[tuple[str, int]]:
         """Every GPU on the node as (type, index); indices run over the node, as nvidia-smi numbers them."""

@@ -132,7 +132,8 @@ class RpcServer:
             await writer.drain()
             return False
         try:
-            ident = auth.decode(cred)
+            # munged answers in a thread (ctypes lets go of the GIL): the loop serves others meanwhile
+            ident = await asyncio.get_running_loop().run_in_executor(None, auth.decode, cred)
         except auth.AuthError as exc:
             log.warning("auth failure from %s (%s): %s", peer, op, exc)
             writer.write(reply_error("SLURM_PROTOCOL_AUTHENTICATION_ERROR",
@@ -178,7 +179,7 @@ async def call_async(host: str, port: int, op: str, body: dict[str, Any], timeou
     """A signed request from one daemon to another, without blocking the event loop."""
     from orchestrator.scheduler.client import signed_request
 
-    frame = signed_request(op, body)
+    frame = await asyncio.get_running_loop().run_in_executor(None, signed_request, op, body)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=MAX_FRAME), timeout)
     try:
         writer.write(frame)

@@ -163,3 +163,14 @@ def test_release_returns_resources():
     assert ns["n1"].base_state() == "ALLOCATED"
     policy.release_allocation(j, ns)
     assert ns["n1"].base_state() == "IDLE" and ns["n1"].alloc_mem == 0
+
+
+def test_a_shadow_node_plans_without_touching_the_node() -> None:
+    node = NodeState(NodeSpec("n1", 48, 1000, (), ()))
+    node.alloc_cpus, node.jobs, node.gpus_used = 8.0, {1, 2}, {"gpu": {0}}
+    s = node.shadow()
+    s.alloc_cpus = 0.0
+    s.jobs.discard(1)
+    s.gpus_used["gpu"].discard(0)
+    assert (node.alloc_cpus, node.jobs, node.gpus_used) == (8.0, {1, 2}, {"gpu": {0}})
+    assert s.spec is node.spec
