@@ -165,7 +165,7 @@ class Controller:
 
     def _node_failed(self, name: str, now: float) -> None:
         """Jobs on a lost node end NODE_FAIL (or go back to the queue when they may be requeued)."""
-        for job in [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")
+        for job in [j for j in self.jobs.unfinished() if j.state in ("RUNNING", "COMPLETING")
                     and name in j.cpus_per_node]:
             self._finish(job, "NODE_FAIL", now, exit_code=0, sig=0, usage=None)
 
@@ -487,7 +487,7 @@ class Controller:
             else:
                 limits[str(job.job_id)] = job.time_limit
         reported = {int(i["job_id"]) for i in body.get("running", [])} | {int(i) for i in body.get("results", [])}
-        for job in [j for j in self.jobs.values() if j.state in ("RUNNING", "COMPLETING")
+        for job in [j for j in self.jobs.unfinished() if j.state in ("RUNNING", "COMPLETING")
                     and node.name in j.cpus_per_node and j.batch_host == node.name]:
             if job.job_id not in reported and (req.op == "node_register" or now - job.start_time > 10):
                 log.warning("job %d is no longer on %s: lost", job.job_id, node.name)
