@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from scriptload import load_script
+
 SCRIPT = Path(__file__).parents[2] / "images" / "common" / "opt" / "minihpc" / "bin" / "build-command-zip"
 
 
 def _load() -> Any:
-    loader = importlib.machinery.SourceFileLoader("build_command_zip", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("build_command_zip", loader)
-    assert spec is not None
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
+    return load_script(SCRIPT, "build_command_zip")
 
 
 def test_the_zip_holds_the_whole_package_and_is_what_gets_imported(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import io
 import os
 import stat
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scriptload import load_script
 
 from orchestrator.cluster import images
 from orchestrator.cluster.paths import Paths
@@ -70,12 +69,7 @@ def test_base_tag_follows_the_package_list_and_method(tmp_path: Path) -> None:
 
 def _load_tune() -> Any:
     """images/base/minihpc-tune-rootfs is a script (it runs in the base image), loaded here as a module."""
-    loader = importlib.machinery.SourceFileLoader("tune_rootfs", str(ROOT / "images" / "base" / images.TUNE))
-    spec = importlib.util.spec_from_loader("tune_rootfs", loader)
-    assert spec is not None
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
+    return load_script(ROOT / "images" / "base" / images.TUNE, "tune_rootfs")
 
 
 def test_tune_rootfs_clears_only_group_bits_that_duplicate_the_other_bits(tmp_path: Path) -> None:
