@@ -146,7 +146,10 @@ def test_sacct_steps_and_seff(local):
     assert lines[3].startswith(f"{job}.batch") and lines[3].rstrip().endswith("COMPLETED      0:0")
     r = local.run(["sacct", "-P", "-n", "-o", "JobID,MaxRSS", "-j", f"{job}.batch"], user=USER)
     rss = dict(line.split("|") for line in r.stdout.splitlines())
-    assert re.fullmatch(r"\d+K", rss[f"{job}.batch"]), r.stdout
+    # sacct's exact units: KiB unless a multiple of 512 KiB makes it exact in M (31744K is "31M")
+    m = re.fullmatch(r"(\d+(?:\.\d\d)?)([KMG])", rss[f"{job}.batch"])
+    assert m, r.stdout
+    assert float(m[1]) * 1024 ** "KMG".index(m[2]) >= 20 * 1024, "the script held a 20 MiB bytearray"
     r = local.run(["seff", str(job)], user=USER)
     assert r.returncode == 0
     assert r.stdout.startswith(f"Job ID: {job}\nCluster: local\nUser/Group: {USER}/")
