@@ -131,7 +131,7 @@ def test_fuse_friendly_root_and_commands_from_memory(node: NodePlan) -> None:
     assert host.mount_point("/run/minihpc").filesystem == "tmpfs"
     launcher = "/opt/minihpc/bin/slurm-command"
     where = host.check_output(
-        "runuser -u alice -- python3 -IS -c 'import sys; sys.argv = [\"squeue\", \"--version\"]; sys.exit = print; "
+        "runuser -u alice -- python3 -IS -c 'import os, sys; sys.argv = [\"squeue\", \"--version\"]; os._exit = print; "
         f"exec(compile(open(\"{launcher}\").read(), \"{launcher}\", \"exec\"), {{\"__name__\": \"__main__\"}}); "
         "print(sys.modules[\"orchestrator.commands.squeue\"].__file__)'")
     assert where.splitlines()[-1] == "/run/minihpc/commands.zip/orchestrator/commands/squeue.pyc", where
