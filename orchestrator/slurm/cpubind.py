@@ -12,8 +12,6 @@ bound (task/affinity's automatic binding is not modelled).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 __all__ = ["Binding", "auto_cpus", "check", "parse", "task_cpus", "verbose_line"]
 
 _WORDS = {"q", "quiet", "v", "verbose", "one_thread", "no", "none", "rank", "rank_ldom", "socket", "sockets",
@@ -81,14 +79,19 @@ def check(value: str) -> str:
     return ""
 
 
-@dataclass
 class Binding:
-    """A parsed --cpu-bind: ``kind`` is map, mask, rank, none or auto (``unit`` cores, sockets, ... or none)."""
+    """A parsed --cpu-bind: ``kind`` is map, mask, rank, none or auto (``unit`` cores, sockets, ... or none).
 
-    kind: str = "auto"
-    verbose: bool = False
-    items: list[str] = field(default_factory=list)  # map_cpu ids / mask_cpu hex masks, multipliers expanded
-    unit: str = ""  # cores, threads, sockets or ldoms (kind auto)
+    A plain class: srun imports this module to check its option, and dataclasses costs milliseconds.
+    """
+
+    __slots__ = ("items", "kind", "unit", "verbose")
+
+    def __init__(self) -> None:
+        self.kind = "auto"
+        self.verbose = False
+        self.items: list[str] = []  # map_cpu ids / mask_cpu hex masks, multipliers expanded
+        self.unit = ""  # cores, threads, sockets or ldoms (kind auto)
 
     def env(self, masks: list[set[int]] | None = None, node_cpus: int = 0) -> dict[str, str]:
         """SLURM_CPU_BIND* as slurmstepd sets them (only for the forms bound here).
