@@ -1297,7 +1297,7 @@ class Controller:
             old = job.dependency
             job.dependency = "" if value == "0" else value  # "" or 0 clears it
             try:
-                if value:
+                if job.dependency:
                     self._validate_dependency(job)
             except SlurmError:
                 job.dependency = old

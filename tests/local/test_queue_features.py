@@ -123,6 +123,10 @@ def test_dependency_on_unknown_job_counts_as_satisfied_and_bad_lists_are_refused
     r = local.run(["scontrol", "update", f"JobId={old}", "Dependency="], user=USER)
     assert r.returncode == 0
     assert local.run(["squeue", "-h", "-o", "%E", "-j", str(old)], user=USER).stdout.strip() == "(null)"
+    assert local.run(["scontrol", "update", f"JobId={old}", f"Dependency=afterok:{first}"], user=USER).returncode == 0
+    r = local.run(["scontrol", "update", f"JobId={old}", "Dependency=0"], user=USER)  # 0 clears too
+    assert (r.returncode, r.stderr) == (0, "")
+    assert local.run(["squeue", "-h", "-o", "%E", "-j", str(old)], user=USER).stdout.strip() == "(null)"
     local.run(["scancel", str(first), str(old)], user=USER)
 
 
