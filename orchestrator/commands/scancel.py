@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.commands._common import Exit, err, error, getopt, run
 from orchestrator.lazylog import get_logger
-from orchestrator.slurm.options import NO_ARG, REQUIRED, longopts
+from orchestrator.slurm.options import NO_ARG, REQUIRED, longopts, strtol
 
 log = get_logger(__name__)
 
@@ -70,25 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     return run(PROG, lambda: _main(list(sys.argv[1:] if argv is None else argv)))
 
 
-def _strtol(s: str) -> tuple[int, str]:
-    k = 0
-    if k < len(s) and s[k] in "+-":
-        k += 1
-    while k < len(s) and s[k].isdigit():
-        k += 1
-    try:
-        return int(s[:k]), s[k:]
-    except ValueError:
-        return 0, s
-
-
 def _parse_ids(args: list[str]) -> list[tuple[int, str, str | None]]:
     """``12``, ``12_3``, ``12_[1-3]``, ``12_*``, ``12.0``, comma-separated: Slurm's rules and errors."""
     out: list[tuple[int, str, str | None]] = []
     queue = list(args)
     while queue:
         text = queue.pop(0)
-        job_id, rest = _strtol(text)
+        job_id, rest = strtol(text)
         if job_id <= 0:
             error(PROG, f"Invalid job id {text}")
             raise Exit(1)
@@ -111,14 +99,14 @@ def _parse_ids(args: list[str]) -> list[tuple[int, str, str | None]]:
             label = f"{job_id}_*"
             rest = rest[2:]
         elif rest.startswith("_"):
-            task, rest = _strtol(rest[1:])
+            task, rest = strtol(rest[1:])
             if task < 0:
                 error(PROG, f"Invalid job id {text}")
                 raise Exit(1)
             label = f"{job_id}_{task}"
         step: str | None = None
         if rest.startswith("."):
-            num, rest = _strtol(rest[1:])
+            num, rest = strtol(rest[1:])
             if num < 0:
                 error(PROG, f"Invalid job id {text}")
                 raise Exit(1)

@@ -6,7 +6,7 @@ string (``3-5,9``), so ten thousand tasks cost one row until they start.
 
 from __future__ import annotations
 
-import re
+from orchestrator.slurm.options import strtol_at
 
 __all__ = ["ArraySpec", "ArraySpecError", "format_ranges", "parse_array", "parse_ranges"]
 
@@ -28,19 +28,6 @@ class ArraySpec:
         return len(self.ids)
 
 
-_NUM = re.compile(r"\s*[+-]?\d*")
-
-
-def _strtol(text: str, pos: int) -> tuple[int, int]:
-    """C's strtol: leading blanks and a sign, then digits (none reads as 0); returns (value, end)."""
-    m = _NUM.match(text, pos)
-    assert m is not None
-    digits = m.group().strip()
-    if digits in ("", "+", "-"):
-        return 0, pos
-    return int(digits), m.end()
-
-
 def parse_array(spec: str, max_array_size: int = 1001) -> ArraySpec:
     """Parse ``1-20``, ``1-15:4``, ``1,3,5``, ``0-9%2``; every index must be below MaxArraySize.
 
@@ -51,7 +38,7 @@ def parse_array(spec: str, max_array_size: int = 1001) -> ArraySpec:
     text, pct, t = spec.partition("%")
     throttle = 0
     if pct:
-        value, _ = _strtol(t, 0)
+        value, _ = strtol_at(t, 0)
         throttle = value & 0xFFFFFFFF
         if throttle >= 0xFFFFFFFE:
             throttle = 0
@@ -61,13 +48,13 @@ def parse_array(spec: str, max_array_size: int = 1001) -> ArraySpec:
     if pct and (not items or text.endswith(",")):
         items.append("")  # the item the % ends: empty reads as 0
     for item in items:
-        lo, pos = _strtol(item, 0)
+        lo, pos = strtol_at(item, 0)
         hi, step, ranged = lo, 1, False
         if item[pos:pos + 1] == "-":
             ranged = True
-            hi, pos = _strtol(item, pos + 1)
+            hi, pos = strtol_at(item, pos + 1)
             if item[pos:pos + 1] == ":":
-                step, pos = _strtol(item, pos + 1)
+                step, pos = strtol_at(item, pos + 1)
         if pos != len(item) or lo < 0 or hi < lo or step < 1 or hi >= max_array_size:
             raise ArraySpecError(spec)
         ids.update(range(lo, hi + 1, step))

@@ -37,6 +37,7 @@ __all__ = [
     "job_shortopts",
     "parse_signal",
     "strtol",
+    "strtol_at",
 ]
 
 NO_ARG, REQUIRED, OPTIONAL = 0, 1, 2
@@ -213,11 +214,11 @@ def longopts(table: Iterable[tuple[str, int, str]]) -> tuple[LongOpt, ...]:
     return tuple(LongOpt(n, a, k) for n, a, k in table)
 
 
-def strtol(s: str) -> tuple[int, str]:
-    """C's strtol as Slurm's commands read ids from arguments: leading blanks, a sign, digits (none
-    reads as 0, with nothing consumed); returns the value and the rest of the text."""
-    j = 0
-    while j < len(s) and s[j] == " ":
+def strtol_at(s: str, pos: int = 0) -> tuple[int, int]:
+    """C's strtol from ``pos``: leading white space, a sign, digits; returns the value and where it
+    stopped (no digits read as 0, with nothing consumed: ``pos`` comes back)."""
+    j = pos
+    while j < len(s) and s[j] in " \t\n\v\f\r":
         j += 1
     k = j
     if k < len(s) and s[k] in "+-":
@@ -225,9 +226,15 @@ def strtol(s: str) -> tuple[int, str]:
     while k < len(s) and s[k].isdigit():
         k += 1
     try:
-        return int(s[j:k]), s[k:]
+        return int(s[j:k]), k
     except ValueError:
-        return 0, s
+        return 0, pos
+
+
+def strtol(s: str) -> tuple[int, str]:
+    """strtol_at as Slurm's commands read ids from arguments: the value and the rest of the text."""
+    value, end = strtol_at(s)
+    return value, s[end:]
 
 
 # --------------------------------------------------------------------------------------------
