@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.cluster.config import Config
 from orchestrator.cluster.errors import EnvironmentProblem, MinihpcError, StepFailed
@@ -26,6 +26,9 @@ from orchestrator.cluster.plan import LABEL_STATE, Plan, config_hash, make_plan
 from orchestrator.cluster.provider import ContainerInfo, port_free
 from orchestrator.cluster.render import render_all
 from orchestrator.cluster.status import Status
+
+if TYPE_CHECKING:
+    from orchestrator.cluster.images import ImageBuilder
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,11 @@ class Context:
             self.plan = make_plan(self.config, str(self.paths.run), config_hash(self.config_text),
                                   str(self.paths.state))
         return self.plan
+
+    def image_builder(self) -> ImageBuilder:
+        from orchestrator.cluster.images import ImageBuilder
+
+        return ImageBuilder(self.provider.client, self.paths, self.status.detail, self.config.site.optional_modules)
 
 
 class Action(Protocol):
@@ -133,10 +141,7 @@ class CheckEnvironment:
     @staticmethod
     def _stale_images(ctx: Context, existing: list[ContainerInfo]) -> str:
         """'' when every container runs the image this checkout would build, else an example."""
-        from orchestrator.cluster.images import ImageBuilder
-
-        builder = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail, ctx.config.site.optional_modules)
-        wanted = builder.wanted_tags()
+        wanted = ctx.image_builder().wanted_tags()
         for c in existing:
             want = (wanted or {}).get(c.role)
             if want is None or c.image != want:
@@ -144,10 +149,7 @@ class CheckEnvironment:
         return ""
 
     def _check_disk(self, ctx: Context) -> None:
-        from orchestrator.cluster.images import ImageBuilder
-
-        builder = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail, ctx.config.site.optional_modules)
-        need = MIN_FREE_BYTES if builder.wanted_tags() else MIN_FREE_BYTES_BUILD
+        need = MIN_FREE_BYTES if ctx.image_builder().wanted_tags() else MIN_FREE_BYTES_BUILD
         root = ctx.provider.info().get("DockerRootDir", "/var/lib/docker")
         for path in (root, str(ctx.paths.root)):
             try:
@@ -173,10 +175,7 @@ class EnsureImages:
     title = "Ensuring images"
 
     def execute(self, ctx: Context) -> None:
-        from orchestrator.cluster.images import ImageBuilder
-
-        result = ImageBuilder(ctx.provider.client, ctx.paths, ctx.status.detail,
-                              ctx.config.site.optional_modules).ensure()
+        result = ctx.image_builder().ensure()
         ctx.images = result.tags
         if result.built:
             ctx.notes.append(f"built images: {', '.join(result.built)}")

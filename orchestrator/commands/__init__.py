@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     return int(rc or 0)
 
 
-
 def launch() -> None:
     """What the command launchers run: ``main()``, then exit without the interpreter's teardown
     (freeing every module and object costs each command ~2 ms; a command owns no files or
