@@ -165,9 +165,13 @@ class Controller:
 
     def _node_failed(self, name: str, now: float) -> None:
         """Jobs on a lost node end NODE_FAIL (or go back to the queue when they may be requeued)."""
-        for job in [j for j in self.jobs.unfinished() if j.state in ("RUNNING", "COMPLETING")
-                    and name in j.cpus_per_node]:
+        for job in [j for j in self._allocated_on(name) if j.state in ("RUNNING", "COMPLETING")]:
             self._finish(job, "NODE_FAIL", now, exit_code=0, sig=0, usage=None)
+
+    def _allocated_on(self, name: str) -> list[Job]:
+        """The jobs holding resources on a node (its allocation index), in id order."""
+        node = self.nodes.get(name)
+        return [self.jobs[i] for i in sorted(node.jobs) if i in self.jobs] if node else []
 
     def schedule_soon(self) -> None:
         if self._pass_scheduled or self.loop is None:
@@ -423,7 +427,7 @@ class Controller:
                 self.store.save_run(job)
                 job.state = state
         job.state = "PENDING"
-        self.jobs.revive(job)
+        self.jobs[job.job_id] = job  # queued again: among the unfinished once more
         job.reason = "BeginTime" if count else "None"
         if count:
             job.restart_count += 1
@@ -487,8 +491,8 @@ class Controller:
             else:
                 limits[str(job.job_id)] = job.time_limit
         reported = {int(i["job_id"]) for i in body.get("running", [])} | {int(i) for i in body.get("results", [])}
-        for job in [j for j in self.jobs.unfinished() if j.state in ("RUNNING", "COMPLETING")
-                    and node.name in j.cpus_per_node and j.batch_host == node.name]:
+        for job in [j for j in self._allocated_on(node.name) if j.state in ("RUNNING", "COMPLETING")
+                    and j.batch_host == node.name]:
             if job.job_id not in reported and (req.op == "node_register" or now - job.start_time > 10):
                 log.warning("job %d is no longer on %s: lost", job.job_id, node.name)
                 self._finish(job, "NODE_FAIL", now, exit_code=0, sig=0, usage=None)

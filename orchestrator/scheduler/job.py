@@ -167,8 +167,7 @@ class JobTable(dict[int, "Job"]):
 
     A scheduling pass follows every submit and every job end, and finished jobs stay resident
     for MinJobAge (thousands after a burst of short jobs), so a pass must not walk them all.
-    Jobs enter by ``table[id] = job``; one that finished and is queued again (a requeue) is
-    ``revive``d.
+    Jobs enter by ``table[id] = job``, also one that finished and is queued again (a requeue).
     """
 
     def __init__(self) -> None:
@@ -187,9 +186,6 @@ class JobTable(dict[int, "Job"]):
         if job_id not in self:
             self[job_id] = job
         return self[job_id]
-
-    def revive(self, job: Job) -> None:
-        self[job.job_id] = job
 
     def unfinished(self) -> list[Job]:
         """The jobs not in a finished state, in submission order (finished ones are dropped here)."""

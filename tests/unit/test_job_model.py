@@ -20,12 +20,12 @@ def test_unfinished_drops_finished_jobs_but_the_table_keeps_them() -> None:
     assert sorted(table) == [1, 2, 3, 4, 5], "finished jobs stay resident (MinJobAge)"
 
 
-def test_a_requeued_job_is_revived_and_deleted_jobs_leave_both() -> None:
+def test_a_requeued_job_is_set_again_and_deleted_jobs_leave_both() -> None:
     table = JobTable()
     table[7] = _job(7, "COMPLETED")
     assert table.unfinished() == []
     table[7].state = "PENDING"
-    table.revive(table[7])
+    table[7] = table[7]
     assert [j.job_id for j in table.unfinished()] == [7]
     del table[7]
     assert 7 not in table and table.unfinished() == []
