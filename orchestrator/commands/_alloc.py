@@ -92,11 +92,15 @@ def request_allocation(prog: str, client: Any, job: dict[str, Any], argv: list[s
     return int(reply["job_id"])
 
 
-def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, immediate: bool) -> dict[str, Any]:
-    """Wait until the job runs on ready nodes; prints what Slurm prints while it waits.
+def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, immediate: bool,
+                    granted_lines: bool = False) -> dict[str, Any]:
+    """Wait until the job runs; prints what Slurm prints while it waits.
 
-    SIGINT/SIGTERM/SIGHUP while waiting withdraw the request (``Job allocation N has been
-    revoked``) and exit 1, as srun and salloc do.
+    With ``granted_lines`` (salloc) it says ``Granted job allocation N`` and, when the nodes
+    were not ready at once, waits for them between ``Waiting for resource configuration`` and
+    ``Nodes ... are ready for job``, as salloc's _wait_nodes_ready. SIGINT/SIGTERM/SIGHUP while
+    waiting withdraw the request (``Job allocation N has been revoked``) and exit 1, as srun and
+    salloc do.
     """
     from orchestrator.scheduler.protocol import RpcError
 
@@ -118,6 +122,11 @@ def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, 
                     info(prog, f"job {job_id} queued and waiting for resources")
                     queued = True
                 state = client.call("alloc_wait", {"job_id": job_id, "timeout": 60})
+            if state["state"] == "RUNNING":
+                if queued:
+                    info(prog, f"job {job_id} has been allocated resources")
+                if granted_lines:
+                    state = _granted(prog, client, job_id, state)
         except Interrupted:
             info(prog, f"Job allocation {job_id} has been revoked")
             relinquish(client, job_id, 0, 0)
@@ -133,8 +142,20 @@ def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, 
             info(prog, "Job has been cancelled")
         error(prog, "Unable to allocate resources: Job/step already completing or completed")
         raise Exit(1)
-    if queued:
-        info(prog, f"job {job_id} has been allocated resources")
+    return state
+
+
+def _granted(prog: str, client: Any, job_id: int, state: dict[str, Any]) -> dict[str, Any]:
+    info(prog, f"Granted job allocation {job_id}")
+    if state.get("ready", True):
+        return state
+    info(prog, "Waiting for resource configuration")
+    while state["state"] == "RUNNING" and not state.get("ready", True):
+        state = client.call("alloc_wait", {"job_id": job_id, "timeout": 60})
+    if state["state"] != "RUNNING":
+        info(prog, f"Job allocation {job_id} has been revoked.")
+        raise Exit(1)
+    info(prog, f"Nodes {state['nodes']} are ready for job")
     return state
 
 

@@ -124,12 +124,8 @@ def _main(argv: list[str]) -> int:
     if o.name is None:
         job["name"] = ""  # the controller names allocations "interactive", as Slurm does
     job_id = _alloc.request_allocation(PROG, client, job, command)
-    state = _alloc.wait_allocation(PROG, client, job_id, pending_line=True, immediate="I" in o.extra)
-    info(f"Granted job allocation {job_id}")
-    if not state.get("ready", True):
-        # salloc's _wait_nodes_ready: said only when the nodes were not ready at once
-        info("Waiting for resource configuration")
-        state = _wait_ready(client, job_id, state)
+    state = _alloc.wait_allocation(PROG, client, job_id, pending_line=True, immediate="I" in o.extra,
+                                   granted_lines=True)
     if not command:  # --no-shell: the allocation stays until it is cancelled or ends
         return 0
     found = _alloc.which(command[0], os.environ.get("PATH", os.defpath), cwd)
@@ -150,25 +146,6 @@ def _main(argv: list[str]) -> int:
     env["SLURM_SUBMIT_HOST"] = socket.gethostname().split(".")[0]
     env.setdefault("SLURM_NODE_ALIASES", "(null)")
     return _run_command(client, job_id, command, env, state)
-
-
-def _wait_ready(client: Any, job_id: int, state: dict[str, Any]) -> dict[str, Any]:
-    """Wait until the allocation's nodes are ready (or it has ended), then say so as salloc does."""
-    from orchestrator.commands import _alloc
-    from orchestrator.scheduler.protocol import RpcError
-
-    while state.get("state") == "RUNNING" and not state.get("ready", True):
-        try:
-            state = client.call("alloc_wait", {"job_id": job_id, "timeout": 60})
-        except RpcError as exc:
-            error(PROG, f"Unable to allocate resources: {exc.message}")
-            _alloc.relinquish(client, job_id, 1, 0)
-            raise Exit(1) from None
-    if state.get("state") != "RUNNING":
-        info(f"Job allocation {job_id} has been revoked.")
-        raise Exit(1)
-    info(f"Nodes {state['nodes']} are ready for job")
-    return state
 
 
 def _run_command(client: Any, job_id: int, command: list[str], env: dict[str, str], state: dict[str, Any]) -> int:
