@@ -224,15 +224,10 @@ class Controller:
             self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
 
     def _eligibility(self, job: Job) -> str | None:
-        if job.array_task_id is not None and job.array_max_tasks and job.state == "PENDING":
-            # a task split off its array (scontrol on N_3, a requeue) still counts against the %N throttle
-            counts = self._pass_counts
-            running = counts.get(job.array_job_id)
-            if running is None:
-                running = counts[job.array_job_id] = self._running_tasks(job.array_job_id)
-            if running >= job.array_max_tasks:
-                return "JobArrayTaskLimit"
-            counts[job.array_job_id] = running + 1  # held for it this pass, whether or not it fits
+        # a task split off its array (scontrol on N_3, a requeue) still counts against the %N throttle
+        if (job.array_task_id is not None and job.array_max_tasks and job.state == "PENDING"
+                and not self._claim_array_slot(job.array_job_id, job.array_max_tasks)):
+            return "JobArrayTaskLimit"
         if job.dependency:
             why = self._dependency_reason(job)
             if why:
@@ -1038,20 +1033,25 @@ class Controller:
             raise SlurmError("ESLURM_INVALID_ARRAY") from None
         return parsed if parsed.ids else None  # "--array=," names no task: a plain job, as in Slurm
 
+    def _claim_array_slot(self, array_id: int, limit: int) -> bool:
+        """One of an array's %N running slots for this pass (held whether or not the task then fits)."""
+        counts = self._pass_counts
+        running = counts.get(array_id)
+        if running is None:
+            running = counts[array_id] = self._running_tasks(array_id)
+        if running >= limit:
+            return False
+        counts[array_id] = running + 1
+        return True
+
     def _running_tasks(self, array_id: int) -> int:
         return sum(1 for j in self.jobs.unfinished() if j.array_job_id == array_id and j.array_task_id is not None
                    and j.state in ("RUNNING", "COMPLETING"))
 
     def _take_task(self, meta: Job) -> Job | None:
         """Split the next task off a pending array for the scheduler, honouring its %N throttle."""
-        if meta.array_max_tasks:
-            counts = self._pass_counts
-            running = counts.get(meta.job_id)
-            if running is None:
-                running = counts[meta.job_id] = self._running_tasks(meta.job_id)
-            if running >= meta.array_max_tasks:
-                return None
-            counts[meta.job_id] = running + 1
+        if meta.array_max_tasks and not self._claim_array_slot(meta.job_id, meta.array_max_tasks):
+            return None
         ids = parse_ranges(meta.array_task_str)
         return self._split_task(meta, ids[0]) if ids else None
 

@@ -374,7 +374,7 @@ class NodeDaemon:
             rj = self.jobs.get(int(key))
             if rj is None or rj.end_reason or rj.limit_start <= 0:  # (state saved by an older daemon)
                 continue
-            deadline = rj.limit_start + int(minutes) * 60 if int(minutes) >= 0 else 0.0
+            deadline = deadline_at(rj.limit_start, int(minutes))
             if deadline != rj.deadline:
                 log.info("job %d: time limit now %s min", rj.job_id, minutes)
                 rj.deadline = deadline
@@ -513,8 +513,12 @@ class NodeDaemon:
 def job_deadline(job: dict[str, Any], now: float) -> tuple[float, float]:
     """(when the time limit starts counting, when it is reached; 0 for no limit)."""
     start = float(job.get("start_time") or now)
-    limit = int(job.get("time_limit", -1))
-    return start, (start + limit * 60 if limit >= 0 else 0.0)
+    return start, deadline_at(start, int(job.get("time_limit", -1)))
+
+
+def deadline_at(start: float, minutes: int) -> float:
+    """When a limit of ``minutes`` (negative: none, 0.0 comes back) counted from ``start`` is reached."""
+    return start + minutes * 60 if minutes >= 0 else 0.0
 
 
 def _alive(pid: int) -> bool:
