@@ -124,7 +124,7 @@ def test_client_view_and_config_in_place(node: NodePlan, cluster: ClusterUnderTe
 def test_fuse_friendly_root_and_commands_from_memory(node: NodePlan) -> None:
     """On fuse-overlayfs each permission check a user makes on a group-readable file is a round trip
     (minihpc-tune-rootfs): / and /usr carry no group bits, and the commands import from a zip on a
-    tmpfs (build-command-zip), which holds the code this image runs."""
+    tmpfs (build-command-zip), which holds the code this image runs, with the extension modules they load."""
     host = _host(node)
     assert host.file("/").mode == 0o705 and host.file("/usr/lib/python3.11").mode == 0o705
     assert "C.utf8" in host.check_output("localedef --list-archive")
@@ -133,8 +133,13 @@ def test_fuse_friendly_root_and_commands_from_memory(node: NodePlan) -> None:
     where = host.check_output(
         "runuser -u alice -- python3 -IS -c 'import os, sys; sys.argv = [\"squeue\", \"--version\"]; os._exit = print; "
         f"exec(compile(open(\"{launcher}\").read(), \"{launcher}\", \"exec\"), {{\"__name__\": \"__main__\"}}); "
-        "print(sys.modules[\"orchestrator.commands.squeue\"].__file__)'")
-    assert where.splitlines()[-1] == "/run/minihpc/commands.zip/orchestrator/commands/squeue.pyc", where
+        "print(sys.modules[\"orchestrator.commands.squeue\"].__file__); print(__import__(\"_json\").__file__); "
+        "print(sys.path[-1])'")
+    squeue, json_ext, last = where.splitlines()[-3:]
+    assert squeue == "/run/minihpc/commands.zip/orchestrator/commands/squeue.pyc", where
+    # the extension modules from memory too, and the code on disk searched only last
+    assert json_ext.startswith("/run/minihpc/lib-dynload/_json."), where
+    assert last == "/opt/minihpc", where
 
 
 def test_no_privileged_containers_and_labels() -> None:

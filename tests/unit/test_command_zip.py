@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scriptload import load_script
 
 SCRIPT = Path(__file__).parents[2] / "images" / "common" / "opt" / "minihpc" / "bin" / "build-command-zip"
@@ -49,3 +50,26 @@ def test_the_zip_holds_the_whole_package_and_is_what_gets_imported(tmp_path: Pat
 def test_usage_error_exits_2(capsys: Any) -> None:
     assert _load().main(["build-command-zip"]) == 2
     assert "usage: build-command-zip OUT.zip [ROOT]" in capsys.readouterr().err
+
+
+def test_extension_modules_are_copied_and_imported_from_the_copy(tmp_path: Path) -> None:
+    """The launcher puts lib-dynload/ beside the zip ahead of the standard library: the copies load."""
+    dest = tmp_path / "lib-dynload"
+    copied = _load().copy_extensions(str(dest), ("_json", "sys", "no_such_module"))
+    if not copied:
+        pytest.skip("this interpreter has _json built in")
+    assert copied == [p.name for p in dest.iterdir()] and copied[0].startswith("_json.")
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import _json; print(_json.__file__)"
+    r = subprocess.run([sys.executable, "-IS", "-c", code, str(dest)], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == str(dest / copied[0])
+
+
+def test_main_writes_the_zip_and_the_extension_modules_beside_it(tmp_path: Path, capsys: Any) -> None:
+    root = tmp_path / "opt"
+    (root / "orchestrator").mkdir(parents=True)
+    (root / "orchestrator" / "__init__.py").write_text("")
+    out = tmp_path / "lib" / "commands.zip"
+    assert _load().main(["build-command-zip", str(out), str(root)]) == 0
+    ext = sorted(p.name.split(".")[0] for p in (tmp_path / "lib" / "lib-dynload").iterdir())
+    assert set(ext) <= {"_json", "_ctypes", "termios"} and "_json" in ext
+    assert "extension modules beside it" in capsys.readouterr().out
