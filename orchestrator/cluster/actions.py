@@ -24,7 +24,7 @@ from orchestrator.cluster.keys import ensure_keys
 from orchestrator.cluster.paths import Paths
 from orchestrator.cluster.plan import LABEL_STATE, Plan, config_hash, make_plan
 from orchestrator.cluster.provider import ContainerInfo, port_free
-from orchestrator.cluster.render import render_all
+from orchestrator.cluster.render import record_controller_addresses, render_all
 from orchestrator.cluster.status import Status
 
 if TYPE_CHECKING:
@@ -197,6 +197,7 @@ class StartContainers:
             ctx.created = list(getattr(exc, "created", []))
             raise StepFailed(self.title, "Docker could not start every container.", output=str(exc),
                              hint="see the errors above") from None
+        record_controller_addresses(ctx.paths, ctx.config, ctx.provider.addresses)
 
 
 class WaitSSH:

@@ -76,6 +76,7 @@ class Provider(Protocol):
     def remove_volumes(self, names: Sequence[str]) -> None: ...
     def exec(self, name: str, cmd: Sequence[str], user: str | None = None) -> ExecResult: ...
     def logs(self, name: str, tail: int | str = "all") -> str: ...
+    def addresses(self, name: str) -> dict[str, str]: ...
 
 
 class StartError(RuntimeError):
@@ -242,6 +243,11 @@ class DockerProvider:
         if errors:
             raise StartError("\n".join(errors), created)
         return created
+
+    def addresses(self, name: str) -> dict[str, str]:
+        """A running container's IPv4 address on each of its networks, by network name."""
+        nets = self.client.api.inspect_container(name)["NetworkSettings"]["Networks"] or {}
+        return {net: str(v["IPAddress"]) for net, v in nets.items() if v.get("IPAddress")}
 
     def remove_containers(self, names: Sequence[str]) -> None:
         """Stop (TERM, 3 s grace) and remove, all at once; anonymous volumes go too."""

@@ -18,29 +18,46 @@ import math
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestrator.cluster.config import ClusterSpec, Config
 from orchestrator.cluster.keys import Keys, host_public_keys
 from orchestrator.cluster.paths import Paths
+from orchestrator.cluster.plan import SHARED_NETWORK, network_name
 
 log = logging.getLogger(__name__)
 
 
-def client_view(config: Config, cluster: str) -> dict[str, Any]:
-    """What the user commands need to find the controllers (``/etc/minihpc/slurm.json``)."""
-    try:  # the scheduler owns the canonical renderer; use it once it exists
-        from orchestrator.scheduler.runtime import client_view as scheduler_view
-    except ImportError:
-        return {
-            "cluster": cluster,
-            "clusters": {c.name: {"host": c.controller_hostname, "port": c.controller_port}
-                         for c in config.clusters},
-            "munge_socket": None,
-        }
-    view: dict[str, Any] = scheduler_view(config, cluster)
-    return view
+def client_view(config: Config, cluster: str, addresses: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What the user commands need to find the controllers (``/etc/minihpc/slurm.json``);
+    ``addresses`` are the controllers' IP addresses as this cluster's nodes reach them, by cluster."""
+    clusters: dict[str, dict[str, Any]] = {}
+    for c in config.clusters:
+        entry: dict[str, Any] = {"host": c.controller_hostname, "port": c.controller_port}
+        if addresses and addresses.get(c.name):
+            entry["addr"] = addresses[c.name]
+        clusters[c.name] = entry
+    return {"cluster": cluster, "clusters": clusters, "munge_socket": None}
+
+
+def record_controller_addresses(paths: Paths, config: Config,
+                                networks_of: Callable[[str], Mapping[str, str]]) -> None:
+    """Rewrite each cluster's slurm.json with the controllers' addresses (``networks_of(container)``
+    maps its networks to its addresses): a cluster's own controller on the cluster's network, the
+    others' on the shared one. The commands then connect without a name lookup (client.py).
+
+    The file is replaced inside the directory the containers mount, so they see it at once.
+    """
+    nets = {c.name: networks_of(c.controller_hostname) for c in config.clusters}
+    for c in config.clusters:
+        addrs = {other.name: nets[other.name].get(network_name(c.name) if other is c else SHARED_NETWORK, "")
+                 for other in config.clusters}
+        path = paths.run / c.name / "slurm.json"
+        tmp = path.with_name(".slurm.json.new")
+        _write(tmp, json.dumps(client_view(config, c.name, addrs), indent=2) + "\n")
+        os.replace(tmp, path)
 
 
 def password_hashes(passwords: dict[str, str]) -> dict[str, str]:

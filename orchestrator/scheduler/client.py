@@ -5,8 +5,13 @@ Where the controllers are comes from a small JSON file written at ``up`` (or by
 local mode): ``$MINIHPC_CONF``, else ``/etc/minihpc/slurm.json``::
 
     {"cluster": "arc",
-     "clusters": {"arc": {"host": "arc-controller", "port": 6817}, "htc": {...}},
+     "clusters": {"arc": {"host": "arc-controller", "addr": "172.19.0.3", "port": 6817}, "htc": {...}},
      "munge_socket": null}
+
+``addr`` is optional, as in slurm.conf's ``SlurmctldHost=name(addr)``: where it is known (``up``
+records it once the containers run) a command connects to it without a name lookup, which costs
+a fresh process about a millisecond (glibc's resolver set-up and Docker's DNS); where it does not
+answer, the command falls back to the name.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 from orchestrator.scheduler import auth
 from orchestrator.scheduler.protocol import (
     VERSION,
+    WRONG_CLUSTER,
     ProtocolError,
     RpcError,
     body_digest,
@@ -34,6 +40,9 @@ __all__ = ["Client", "ClientConfig", "RpcError", "load_client_config", "open_tcp
 
 DEFAULT_CONF = "/etc/minihpc/slurm.json"
 TIMEOUT = 30.0
+ADDR_TIMEOUT = 1.0
+"""Connect timeout for a recorded address: one gone stale (its container was recreated by hand)
+costs at most this before the name is tried."""
 
 
 class ClientConfig:
@@ -46,8 +55,16 @@ class ClientConfig:
         self.data = data
 
     def address(self, cluster: str | None = None) -> tuple[str, int]:
+        """The controller's host name and port (what scontrol ping names)."""
         c = self.clusters[cluster or self.cluster]
         return c["host"], int(c["port"])
+
+    def addresses(self, cluster: str | None = None) -> list[tuple[str, int]]:
+        """Where to connect, in order: the recorded address, if any, then the host name."""
+        c = self.clusters[cluster or self.cluster]
+        port = int(c["port"])
+        addr = c.get("addr")
+        return [(addr, port), (c["host"], port)] if addr and addr != c["host"] else [(c["host"], port)]
 
 
 _config: ClientConfig | None = None
@@ -68,13 +85,18 @@ def load_client_config() -> ClientConfig:
     return _config
 
 
-def signed_request(op: str, body: dict[str, Any]) -> bytes:
+def signed_request(op: str, body: dict[str, Any], cluster: str = "") -> bytes:
+    """A request frame; ``cluster``, when given, is the cluster it is meant for (the receiver
+    refuses it with WRONG_CLUSTER if that is not its own)."""
     raw = dumps(body).encode()
     try:
         cred = auth.encode(body_digest(op, raw))
     except auth.AuthError as exc:
         raise RpcError("SLURM_PROTOCOL_AUTHENTICATION_ERROR", f"Protocol authentication error ({exc})") from None
-    return encode_frame({"v": VERSION, "op": op, "cred": cred}, raw_body=raw)
+    header: dict[str, Any] = {"v": VERSION, "op": op, "cred": cred}
+    if cluster:
+        header["cluster"] = cluster
+    return encode_frame(header, raw_body=raw)
 
 
 class Client:
@@ -86,32 +108,55 @@ class Client:
         self.cluster = cluster or (self.config.cluster if self.config else "")
         if self.config and self.cluster not in self.config.clusters:
             raise RpcError("ESLURM_INVALID_CLUSTER_NAME", f"Invalid cluster name: {self.cluster}")
-        self.address = address or (self.config.address(self.cluster) if self.config else ("127.0.0.1", 6817))
+        if address is not None:
+            self.addresses = [address]
+        elif self.config:
+            self.addresses = self.config.addresses(self.cluster)
+        else:
+            self.addresses = [("127.0.0.1", 6817)]
         self.timeout = timeout
 
-    def connect(self) -> _socket.socket:
-        try:
-            return open_tcp(self.address, self.timeout)
-        except OSError:
-            raise RpcError("SLURM_COMMUNICATIONS_CONNECTION_ERROR",
-                           "Unable to contact slurm controller (connect failure)") from None
+    def connect(self, start: int = 0) -> tuple[_socket.socket, int]:
+        """A connection to the first of ``addresses[start:]`` that takes one, and its index."""
+        last = len(self.addresses) - 1
+        for i in range(start, last + 1):
+            try:
+                sock = open_tcp(self.addresses[i], self.timeout if i == last else min(ADDR_TIMEOUT, self.timeout))
+            except OSError:
+                if i < last:
+                    continue
+                raise RpcError("SLURM_COMMUNICATIONS_CONNECTION_ERROR",
+                               "Unable to contact slurm controller (connect failure)") from None
+            sock.settimeout(self.timeout)
+            return sock, i
+        raise RpcError("SLURM_COMMUNICATIONS_CONNECTION_ERROR", "Unable to contact slurm controller (connect failure)")
 
     def call(self, op: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        frame = signed_request(op, body or {})
-        sock = self.connect()
+        frame = signed_request(op, body or {}, self.cluster)
+        sock, used = self.connect()
+        header, raw = self._exchange(sock, frame)
+        err = header.get("error") or {}
+        if not header.get("ok") and err.get("code") == WRONG_CLUSTER and used < len(self.addresses) - 1:
+            # a recorded address now belongs to another cluster's controller: ask by name (a fresh
+            # credential, since munged refuses to decode one twice)
+            sock, used = self.connect(used + 1)
+            header, raw = self._exchange(sock, signed_request(op, body or {}, self.cluster))
+            err = header.get("error") or {}
+        if not header.get("ok"):
+            raise RpcError(str(err.get("code", "SLURM_ERROR")), str(err.get("message", "Unspecified error")))
+        result: dict[str, Any] = loads(raw) if raw else {}
+        return result
+
+    @staticmethod
+    def _exchange(sock: _socket.socket, frame: bytes) -> tuple[dict[str, Any], bytes]:
         try:
             sock.sendall(frame)
-            header, raw = read_frame(sock)
+            return read_frame(sock)
         except (OSError, ProtocolError, ValueError):
             raise RpcError("SLURM_COMMUNICATIONS_RECEIVE_ERROR",
                            "Socket timed out on send/recv operation") from None
         finally:
             sock.close()
-        if not header.get("ok"):
-            err = header.get("error") or {}
-            raise RpcError(str(err.get("code", "SLURM_ERROR")), str(err.get("message", "Unspecified error")))
-        result: dict[str, Any] = loads(raw) if raw else {}
-        return result
 
 
 def open_tcp(address: tuple[str, int], timeout: float) -> _socket.socket:

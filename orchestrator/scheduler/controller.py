@@ -99,7 +99,7 @@ class Controller:
             "node_register": self.op_node_register,
             "node_heartbeat": self.op_node_heartbeat,
             "job_ended": self.op_job_ended,
-        })
+        }, cluster=cluster.name)
         self.plugins: list[Plugin] = []
         self._recover()
 

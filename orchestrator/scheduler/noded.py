@@ -120,7 +120,7 @@ class NodeDaemon:
             "kill": self.op_kill,
             "signal": self.op_signal,
             "ping": self.op_ping,
-        })
+        }, cluster=cluster.name)
         self.extra_handlers = self.server.handlers
         self.results_dir = spool / "results"
         self._wake_sender = asyncio.Event()

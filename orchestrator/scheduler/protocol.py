@@ -1,7 +1,8 @@
 """The wire protocol between commands, the controller and the node daemons.
 
 A message is one frame: ``>II`` (header length, body length), then a JSON header
-and a JSON body. Requests carry ``{"v": 1, "op": ..., "cred": <munge credential>}``;
+and a JSON body. Requests carry ``{"v": 1, "op": ..., "cred": <munge credential>}`` (and from
+the commands ``"cluster"``, the cluster meant, which a controller of another one refuses);
 the credential's payload is the SHA-256 of ``op``, a NUL and the body bytes, so a
 credential cannot be lifted onto another request, and munged refuses replays.
 The receiver takes the caller's uid and gid only from the decoded credential.
@@ -70,6 +71,7 @@ except ImportError:  # pragma: no cover - Pythons built without it
 __all__ = [
     "MAX_FRAME",
     "VERSION",
+    "WRONG_CLUSTER",
     "ProtocolError",
     "RpcError",
     "body_digest",
@@ -85,6 +87,8 @@ __all__ = [
 
 VERSION = 1
 MAX_FRAME = 16 * 1024 * 1024
+WRONG_CLUSTER = "ESLURM_INVALID_CLUSTER_NAME"
+"""The error for a request whose header names another cluster than the receiver's."""
 """Largest header + body accepted; Slurm caps batch scripts at 4 MB, environments add more."""
 
 _LEN = _struct.Struct(">II")

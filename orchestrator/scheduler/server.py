@@ -22,6 +22,7 @@ from orchestrator.scheduler import auth
 from orchestrator.scheduler.protocol import (
     MAX_FRAME,
     VERSION,
+    WRONG_CLUSTER,
     ProtocolError,
     RpcError,
     body_digest,
@@ -83,9 +84,10 @@ class RpcServer:
     (streaming ops such as step launch).
     """
 
-    def __init__(self, name: str, handlers: dict[str, Handler]) -> None:
+    def __init__(self, name: str, handlers: dict[str, Handler], cluster: str = "") -> None:
         self.name = name
         self.handlers = handlers
+        self.cluster = cluster  # requests naming another cluster are refused (WRONG_CLUSTER)
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -143,6 +145,11 @@ class RpcServer:
         if not compare_digest(ident.payload, body_digest(op, raw)):
             log.warning("credential from %s does not match its request (%s)", peer, op)
             writer.write(reply_error("SLURM_PROTOCOL_AUTHENTICATION_ERROR", "Protocol authentication error"))
+            await writer.drain()
+            return False
+        meant = header.get("cluster")
+        if self.cluster and meant is not None and meant != self.cluster:
+            writer.write(reply_error(WRONG_CLUSTER, f"Invalid cluster name: {meant} (this is {self.cluster})"))
             await writer.drain()
             return False
         handler = self.handlers.get(op)

@@ -187,6 +187,30 @@ def test_unsigned_or_replayed_request_is_refused(local):
     assert send(swapped)["ok"] is False
 
 
+def test_a_request_meant_for_another_cluster_is_refused(local):
+    """The commands name the cluster they mean (a recorded controller address may have gone to another
+    cluster's controller): the controller refuses, and serves the right one as before."""
+    import json
+    import socket
+
+    from orchestrator.scheduler.client import signed_request
+    from orchestrator.scheduler.protocol import WRONG_CLUSTER, read_frame
+
+    port = json.loads(local.cluster.conf_file.read_text())["clusters"]["local"]["port"]
+    os.environ["MINIHPC_MUNGE_SOCKET"] = str(local.cluster.munge_socket)
+
+    def send(frame: bytes) -> dict:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(frame)
+            header, _ = read_frame(s)
+        return header
+
+    wrong = send(signed_request("ping", {}, "htc"))
+    assert wrong["ok"] is False and wrong["error"]["code"] == WRONG_CLUSTER
+    assert "Invalid cluster name: htc" in wrong["error"]["message"]
+    assert send(signed_request("ping", {}, "local"))["ok"] is True
+
+
 def test_payload_cannot_choose_the_uid(local):
     """A hand-made submit naming uid 0 is rejected; the job's uid always comes from munge."""
     import json

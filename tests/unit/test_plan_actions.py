@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ class FakeProvider:
     def logs(self, name: str, tail: int | str = "all") -> str:
         return f"log of {name}\n"
 
+    def addresses(self, name: str) -> dict[str, str]:
+        return {"minihpc-shared": "10.9.0.1"} if name in self.running else {}
+
     def port_user(self, port: int) -> str | None:
         return None
 
@@ -82,6 +86,9 @@ def test_pipeline_starts_everything_and_checks_munge(ctx: actions.Context) -> No
     assert len(fake.running) == 13
     assert fake.calls[-1] == "start 13"
     assert "network minihpc-shared" in fake.calls and "volume minihpc-home" in fake.calls
+    # the controllers' addresses, once they run, for the commands (no name lookup per command)
+    view = json.loads((ctx.paths.run / "arc" / "slurm.json").read_text())
+    assert view["clusters"]["htc"]["addr"] == "10.9.0.1" and "addr" not in view["clusters"]["arc"]
     out = ctx.status.stream.getvalue()  # type: ignore[attr-defined]
     assert " ✓ Starting containers (" in out or " + Starting containers (" in out
 

@@ -11,7 +11,7 @@ import pytest
 from orchestrator.cluster.config import load
 from orchestrator.cluster.keys import ensure_keys, read_password
 from orchestrator.cluster.paths import Paths
-from orchestrator.cluster.render import client_view, render_all
+from orchestrator.cluster.render import client_view, record_controller_addresses, render_all
 
 
 @pytest.fixture
@@ -88,3 +88,23 @@ def test_password_auth_switch(env: Paths, tmp_path: Path) -> None:
     render_all(env, config, fixture.read_text(), ensure_keys(env, config))
     lines = (env.run / "gpu" / "node.env").read_text().splitlines()
     assert "MINIHPC_PASSWORD_AUTH=yes" in lines and "MINIHPC_LOGIN_CPU_MINUTES=10" in lines
+
+
+def test_controller_addresses_recorded_as_each_cluster_reaches_them(env: Paths) -> None:
+    """Own controller: its address on the cluster's network; the other cluster's: on the shared one
+    (only those two networks reach a controller from a cluster's nodes)."""
+    config = load(None)
+    render_all(env, config, "apiVersion: minihpc/v1\n", ensure_keys(env, config))
+    nets = {"arc-controller": {"minihpc-arc": "10.1.0.3", "minihpc-shared": "10.9.0.2"},
+            "htc-controller": {"minihpc-htc": "10.2.0.4", "minihpc-shared": "10.9.0.5"}}
+    record_controller_addresses(env, config, nets.__getitem__)
+    arc = json.loads((env.run / "arc" / "slurm.json").read_text())
+    htc = json.loads((env.run / "htc" / "slurm.json").read_text())
+    assert arc["clusters"] == {"arc": {"host": "arc-controller", "addr": "10.1.0.3", "port": 6817},
+                               "htc": {"host": "htc-controller", "addr": "10.9.0.5", "port": 6817}}
+    assert htc["clusters"]["htc"]["addr"] == "10.2.0.4" and htc["clusters"]["arc"]["addr"] == "10.9.0.2"
+    assert arc == client_view(config, "arc", {"arc": "10.1.0.3", "htc": "10.9.0.5"})
+    # a controller without an address on that network: the name alone, as before
+    record_controller_addresses(env, config, {"arc-controller": {}, "htc-controller": {}}.__getitem__)
+    assert json.loads((env.run / "arc" / "slurm.json").read_text()) == client_view(config, "arc")
+    assert not list((env.run / "arc").glob(".slurm.json*")), "written atomically, nothing left behind"
