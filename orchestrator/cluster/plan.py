@@ -30,7 +30,7 @@ ENTRYPOINT = ("/usr/bin/tini", "-g", "--", "/opt/minihpc/bin/entrypoint")
 TMP_SIZE = "2g"
 SPOOL_DIR = "/var/spool/minihpc"
 SPOOL_SIZE = "256m"
-# every node: the entrypoint's run state and the commands' code zip (build-command-zip), in memory
+# every node: the entrypoint's run state and the commands' launcher and code (build-command-cache), in memory
 RUN_DIR = "/run/minihpc"
 RUN_SIZE = "64m"
 # CPU weight (cgroup cpu.shares; the engine's default is 1024). A laptop has two cores for all

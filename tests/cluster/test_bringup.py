@@ -118,25 +118,26 @@ def test_client_view_and_config_in_place(node: NodePlan, cluster: ClusterUnderTe
     assert host.file("/etc/minihpc/cluster.yaml").contains("apiVersion: minihpc/v1")
     assert host.run("runuser -u alice -- cat /etc/minihpc/secrets/munge.key").rc != 0, "users must not read secrets"
     for name in ("sbatch", "squeue", "sinfo", "srun", "mybalance"):
-        assert host.file(f"/usr/local/bin/{name}").linked_to == "/opt/minihpc/bin/slurm-command"
+        assert host.file(f"/usr/local/bin/{name}").linked_to == "/run/minihpc/bin/slurm-command"
 
 
 def test_fuse_friendly_root_and_commands_from_memory(node: NodePlan) -> None:
     """On fuse-overlayfs each permission check a user makes on a group-readable file is a round trip
-    (minihpc-tune-rootfs): / and /usr carry no group bits, and the commands import from a zip on a
-    tmpfs (build-command-zip), which holds the code this image runs, with the extension modules they load."""
+    (minihpc-tune-rootfs): / and /usr carry no group bits, and the commands run from a tmpfs
+    (build-command-cache): the launcher, the byte code this image runs and the extension modules they load."""
     host = _host(node)
     assert host.file("/").mode == 0o705 and host.file("/usr/lib/python3.11").mode == 0o705
     assert "C.utf8" in host.check_output("localedef --list-archive")
     assert host.mount_point("/run/minihpc").filesystem == "tmpfs"
-    launcher = "/opt/minihpc/bin/slurm-command"
+    launcher = "/run/minihpc/bin/slurm-command"
+    assert host.file(launcher).content_string == host.file("/opt/minihpc/bin/slurm-command").content_string
     where = host.check_output(
         "runuser -u alice -- python3 -IS -c 'import os, sys; sys.argv = [\"squeue\", \"--version\"]; os._exit = print; "
         f"exec(compile(open(\"{launcher}\").read(), \"{launcher}\", \"exec\"), {{\"__name__\": \"__main__\"}}); "
         "print(sys.modules[\"orchestrator.commands.squeue\"].__file__); print(__import__(\"_json\").__file__); "
         "print(sys.path[-1])'")
     squeue, json_ext, last = where.splitlines()[-3:]
-    assert squeue == "/run/minihpc/commands.zip/orchestrator/commands/squeue.pyc", where
+    assert squeue == "/run/minihpc/py/orchestrator/commands/squeue.pyc", where
     # the extension modules from memory too, and the code on disk searched only last
     assert json_ext.startswith("/run/minihpc/lib-dynload/_json."), where
     assert last == "/opt/minihpc", where
