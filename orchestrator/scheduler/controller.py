@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 __all__ = ["Controller", "Plugin", "Settings"]
 
 BASE_PRIORITY = 4294901760
+BOOT_TIME_SLACK = 1.0
+"""Seconds a node's boot time may be off: the kernel gives its boot time in whole seconds."""
 # end states slurmctld gives a job itself (rather than taking them from the batch script's exit)
 ENDED_BY_CONTROLLER = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL"})
 QOS_NAMES = ("normal", "priority")  # ARC's: --qos=priority is charged to <project>-priority
@@ -486,10 +488,16 @@ class Controller:
             else:
                 limits[str(job.job_id)] = job.time_limit
         reported = {int(i["job_id"]) for i in body.get("running", [])} | {int(i) for i in body.get("results", [])}
-        for job in [j for j in self._allocated_on(node.name) if j.state in ("RUNNING", "COMPLETING")
-                    and j.batch_host == node.name]:
-            if job.job_id not in reported and (req.op == "node_register" or now - job.start_time > 10):
+        for job in [j for j in self._allocated_on(node.name) if j.state in ("RUNNING", "COMPLETING")]:
+            if job.job_id in reported:
+                continue
+            if job.batch_host == node.name and (req.op == "node_register" or now - job.start_time > 10):
                 log.warning("job %d is no longer on %s: lost", job.job_id, node.name)
+                self._finish(job, "NODE_FAIL", now, exit_code=0, sig=0, usage=None)
+            elif req.op == "node_register" and job.start_time < node.boot_time - BOOT_TIME_SLACK:
+                # slurmctld's rule: a node that booted after a job started there has lost its part
+                # of the job (the other nodes' steps may run on, but the job cannot complete)
+                log.warning("node %s rebooted, killing job %d", node.name, job.job_id)
                 self._finish(job, "NODE_FAIL", now, exit_code=0, sig=0, usage=None)
         if not node.responding and node.registered:
             node.responding = True

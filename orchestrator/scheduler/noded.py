@@ -561,14 +561,20 @@ def _parse_signal(spec: str) -> tuple[int, int, bool]:
 
 
 def _boot_time() -> float:
+    """When this node booted: the kernel's boot time plus the start of PID 1, which in a container
+    is when the container started (a restarted compute container is a rebooted node: its jobs are
+    gone) and on a host is the boot itself."""
     try:
         with open("/proc/stat") as f:
-            for line in f:
-                if line.startswith("btime"):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return time.time()
+            btime = next(float(line.split()[1]) for line in f if line.startswith("btime"))
+    except (OSError, StopIteration, ValueError):
+        return time.time()
+    try:
+        with open("/proc/1/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return btime + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return btime
 
 
 def _loadavg() -> float:

@@ -492,6 +492,37 @@ def test_losing_a_node_ends_the_job_as_node_fail(local):
             time.sleep(0.3)
 
 
+def test_a_node_back_from_a_reboot_ends_its_jobs_as_node_fail(local):
+    """A node that registers again having booted after a job started there (a compute container killed
+    and started faster than srun's check noticed) has lost its part of the job, even when it is not the
+    batch host: NODE_FAIL, as slurmctld does for a rebooted node. One that merely registers again (its
+    daemon restarted, same boot) keeps it."""
+    if os.getuid() != 0:
+        pytest.skip("node registration is root's")
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\nsrun sleep 60\n", "-N2", "--no-requeue", user=USER, cwd=wd)
+    local.wait(job, ("RUNNING",))
+    other = "node2" if local.job(job, ("batch_host",))["batch_host"] == "node1" else "node1"
+    args = list(local.cluster.procs[other].args)  # type: ignore[attr-defined]
+    port = int(args[args.index("--listen") + 1].rsplit(":", 1)[1])
+    booted = {n["name"]: n["boot_time"] for n in local.cluster.call("nodes")["nodes"]}[other]  # type: ignore[union-attr]
+
+    def register(boot_time: float) -> None:
+        local.cluster.call("node_register", {"node": other, "host": "127.0.0.1", "port": port, "running": [],
+                                             "results": [], "boot_time": boot_time})
+
+    try:
+        register(booted)
+        time.sleep(0.5)
+        assert local.job(job)["state"] == "RUNNING"
+        time.sleep(1.5)  # boot times are whole seconds: the reboot comes clearly after the start
+        register(time.time())
+        assert local.wait(job, timeout=30)["state"] == "NODE_FAIL"
+    finally:
+        register(booted)
+        local.run(["scancel", str(job)], user=USER)
+
+
 def test_gpu_steps_see_their_nodes_gpus(local):
     r = local.run(["srun", "-p", "gpu", "--gres=gpu:1", "bash", "-c",
                    "echo $CUDA_VISIBLE_DEVICES $SLURM_STEP_GPUS $SLURM_GPUS_ON_NODE $SLURMD_NODENAME"],

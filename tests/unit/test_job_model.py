@@ -31,3 +31,18 @@ def test_a_requeued_job_is_set_again_and_deleted_jobs_leave_both() -> None:
     assert 7 not in table and table.unfinished() == []
     table.setdefault(8, _job(8))
     assert [j.job_id for j in table.unfinished()] == [8], "setdefault adds like [] does"
+
+
+def test_a_nodes_boot_time_is_when_its_pid_1_started() -> None:
+    """In a container PID 1 starts with the container, so a restarted container is a rebooted node."""
+    import os
+    import time
+
+    from orchestrator.scheduler.noded import _boot_time
+
+    with open("/proc/stat") as f:
+        btime = next(float(line.split()[1]) for line in f if line.startswith("btime"))
+    with open("/proc/1/stat") as f:
+        ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    assert _boot_time() == btime + ticks / os.sysconf("SC_CLK_TCK")
+    assert btime <= _boot_time() <= time.time()
