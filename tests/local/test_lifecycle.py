@@ -157,12 +157,12 @@ def test_garbage_on_the_wire_is_refused_and_daemon_survives(local):
     assert local.cluster.call("ping")["cluster"] == "local"
 
 
-def test_unsigned_or_replayed_request_is_refused(local):
+def _raw_sender(local):
+    """A function that sends one hand-made frame to the controller and returns the reply's header."""
     import json
     import socket
 
-    from orchestrator.scheduler.client import signed_request
-    from orchestrator.scheduler.protocol import encode_frame, read_frame
+    from orchestrator.scheduler.protocol import read_frame
 
     port = json.loads(local.cluster.conf_file.read_text())["clusters"]["local"]["port"]
     os.environ["MINIHPC_MUNGE_SOCKET"] = str(local.cluster.munge_socket)
@@ -173,6 +173,16 @@ def test_unsigned_or_replayed_request_is_refused(local):
             header, _ = read_frame(s)
         return header
 
+    return send
+
+
+def test_unsigned_or_replayed_request_is_refused(local):
+    import json
+
+    from orchestrator.scheduler.client import signed_request
+    from orchestrator.scheduler.protocol import encode_frame
+
+    send = _raw_sender(local)
     forged = encode_frame({"v": 1, "op": "ping", "cred": "MUNGE:not-a-credential"}, {})
     assert send(forged)["ok"] is False
     frame = signed_request("ping", {})
@@ -190,21 +200,10 @@ def test_unsigned_or_replayed_request_is_refused(local):
 def test_a_request_meant_for_another_cluster_is_refused(local):
     """The commands name the cluster they mean (a recorded controller address may have gone to another
     cluster's controller): the controller refuses, and serves the right one as before."""
-    import json
-    import socket
-
     from orchestrator.scheduler.client import signed_request
-    from orchestrator.scheduler.protocol import WRONG_CLUSTER, read_frame
+    from orchestrator.scheduler.protocol import WRONG_CLUSTER
 
-    port = json.loads(local.cluster.conf_file.read_text())["clusters"]["local"]["port"]
-    os.environ["MINIHPC_MUNGE_SOCKET"] = str(local.cluster.munge_socket)
-
-    def send(frame: bytes) -> dict:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(frame)
-            header, _ = read_frame(s)
-        return header
-
+    send = _raw_sender(local)
     wrong = send(signed_request("ping", {}, "htc"))
     assert wrong["ok"] is False and wrong["error"]["code"] == WRONG_CLUSTER
     assert "Invalid cluster name: htc" in wrong["error"]["message"]
