@@ -396,7 +396,9 @@ class Controller:
         job.total_cpu = user_cpu + sys_cpu
         job.max_rss_kb = max(job.max_rss_kb, rss)
         job.steps = [s for s in job.steps if s.step_id not in ("batch", "extern")]
-        batch_state = "CANCELLED" if state in ("CANCELLED", "TIMEOUT", "REQUEUED") else state
+        # a batch script killed by a signal is a CANCELLED step of a FAILED job, as slurmdbd records it
+        batch_state = "CANCELLED" if state in ("CANCELLED", "TIMEOUT", "REQUEUED") or (state == "FAILED" and sig) \
+            else state
         if job.batch:
             job.steps.insert(0, Step(job.job_id, "batch", "batch", batch_state, job.start_time, now, job.batch_host,
                                      1, 1, job.cpus_per_node.get(job.batch_host, 0), exit_code, sig,

@@ -254,9 +254,11 @@ def combine_status(current: tuple[int, int], exit_code: int, sig: int) -> tuple[
 
 
 def step_state(status: tuple[int, int], reasons: set[str]) -> str:
+    """A step's accounting state: as slurmdbd records it, a step whose status is a signal was CANCELLED,
+    not FAILED (``srun sh -c 'kill -9 $$'`` shows ``CANCELLED 0:9``)."""
     if "OUT_OF_MEMORY" in reasons:
         return "OUT_OF_MEMORY"
-    if reasons & {"CANCELLED", "TIMEOUT", "REQUEUED", "NODE_FAIL", "ABORTED", "COMPLETED"}:
+    if reasons & {"CANCELLED", "TIMEOUT", "REQUEUED", "NODE_FAIL", "ABORTED", "COMPLETED"} or status[1]:
         return "CANCELLED"
     if status != (0, 0):
         return "FAILED"

@@ -46,6 +46,9 @@ def test_killed_by_signal_reports_signal(local):
     info = local.wait(job)
     assert info["state"] == "FAILED"
     assert info["exit_signal"] == 9
+    # Slurm 22.05: the job FAILED, its batch step (killed by the signal) CANCELLED
+    r = local.run(["sacct", "-j", str(job), "-P", "-n", "-o", "JobID,State,ExitCode"], user=USER)
+    assert r.stdout.splitlines()[:2] == [f"{job}|FAILED|0:9", f"{job}.batch|CANCELLED|0:9"]
 
 
 def test_cancelled_job_records_who_and_notes_it(local):
