@@ -376,6 +376,8 @@ class Controller:
         job.exit_signal = sig
         job.reason = {"NODE_FAIL": "NodeFail", "TIMEOUT": "TimeLimit", "FAILED": "NonZeroExitCode",
                       "OUT_OF_MEMORY": "OutOfMemory"}.get(state, "None")
+        if state == "FAILED" and sig:  # slurmctld's reason for a script or command killed by a signal
+            job.reason = "JobLaunchFailure"
         if not job.start_time:
             job.start_time = now if state != "CANCELLED" else job.start_time
         self._record_steps(job, state, now, exit_code, sig, usage)

@@ -49,6 +49,10 @@ def test_killed_by_signal_reports_signal(local):
     # Slurm 22.05: the job FAILED, its batch step (killed by the signal) CANCELLED
     r = local.run(["sacct", "-j", str(job), "-P", "-n", "-o", "JobID,State,ExitCode"], user=USER)
     assert r.stdout.splitlines()[:2] == [f"{job}|FAILED|0:9", f"{job}.batch|CANCELLED|0:9"]
+    # and slurmctld gives it the reason it gives a launch failure
+    assert info["reason"] == "JobLaunchFailure"
+    r = local.run(["squeue", "-h", "-t", "all", "-j", str(job), "-o", "%T %r"], user=USER)
+    assert r.stdout == "FAILED JobLaunchFailure\n"
 
 
 def test_cancelled_job_records_who_and_notes_it(local):

@@ -79,6 +79,14 @@ def test_task_killed_by_a_signal(local):
     assert r.returncode == 137
     assert re.search(r"srun: error: node\d: task 0: Killed", r.stderr)
     assert re.search(r"srun: Force Terminated StepId=\d+\.0", r.stderr)
+    # Slurm 22.05: the job FAILED with reason JobLaunchFailure, its step CANCELLED
+    r = local.run(["srun", "bash", "-c", "echo JOB=$SLURM_JOB_ID; kill -11 $$"], user=USER, cwd=local.workdir(USER))
+    assert r.returncode == 139
+    job = _job_of(r.stdout)
+    info = local.wait(job)
+    assert (info["state"], info["reason"], info["exit_signal"]) == ("FAILED", "JobLaunchFailure", 11)
+    r = local.run(["sacct", "-j", str(job), "-P", "-n", "-o", "JobID,State,ExitCode"], user=USER)
+    assert f"{job}.0|CANCELLED|0:11" in r.stdout.splitlines()
 
 
 def test_failed_step_fails_the_job_and_shows_in_acct(local):
