@@ -458,7 +458,9 @@ def value(name: str, row: Row) -> Any:
         return str(s.get("state")) if s else _state(j)
     if name == "ExitCode":
         rec = s if s else j
-        return f"{rec.get('exit_code') or 0}:{rec.get('exit_signal') or 0}"
+        code = int(rec.get("exit_code") or 0)
+        # sacct prints an exit code of 128 or more less 128 (exit 200 is 72:0), DerivedExitCode as it is
+        return f"{code - 128 if code >= 128 else code}:{rec.get('exit_signal') or 0}"
     if name == "DerivedExitCode":
         derived = int(j.get("derived_exit_code") or 0)  # a wait status: code << 8 | signal
         return None if s else f"{derived >> 8}:{derived & 0xFF}"
