@@ -424,10 +424,11 @@ def _job_mem_total(j: dict[str, Any]) -> int:
     return int(j.get("mem_per_cpu") or 0) * max(1, _req_cpus(j))
 
 
-def _state(j: dict[str, Any]) -> str:
-    state = str(j.get("state") or "")
-    if state == "CANCELLED" and j.get("cancelled_by") is not None:
-        return f"CANCELLED by {j['cancelled_by']}"
+def _state(rec: dict[str, Any]) -> str:
+    """A job's or a step's state; one that was scancelled names who did it."""
+    state = str(rec.get("state") or "")
+    if state == "CANCELLED" and rec.get("cancelled_by") is not None:
+        return f"CANCELLED by {rec['cancelled_by']}"
     return state
 
 
@@ -455,7 +456,7 @@ def value(name: str, row: Row) -> Any:
     if name in ("AllocCPUS", "NCPUS"):
         return int(s.get("cpus") or 0) if s else _alloc_cpus(j)
     if name == "State":
-        return str(s.get("state")) if s else _state(j)
+        return _state(s or j)
     if name == "ExitCode":
         rec = s if s else j
         code = int(rec.get("exit_code") or 0)

@@ -43,6 +43,7 @@ class Step:
     cpu_bind: str = ""
     srun_host: str = ""
     srun_pid: int = 0
+    cancelled_by: int | None = None  # who ran ``scancel N.S``
 
     def record(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

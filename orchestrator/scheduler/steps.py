@@ -615,6 +615,7 @@ class ControllerSteps(Plugin):
         body = {"job_id": job.job_id, "step_id": step_id, "signal": sig}
         if sig is None:
             act.reasons.add("CANCELLED")
+            act.step.cancelled_by = req.uid  # sacct: CANCELLED by UID
         await asyncio.gather(*(self._call_node(n, "step_signal", body) for n in act.tasks))
         return {}
 
@@ -1224,19 +1225,18 @@ class _NodeStep:
 
     def abort(self, reason: str, note: bool = True, kill: bool = False) -> None:
         """SIGCONT and SIGTERM to every task, SIGKILL a moment later (srun's termination sequence);
-        ``kill``: srun -W ending the step, which it does with SIGKILL at once."""
+        ``kill``: ``scancel N.S`` or srun -W ending the step, which slurmstepd does with SIGKILL at once
+        (the task shows ``Killed``, the step ``0:9``)."""
         if self.aborting:
             return
         self.aborting = True
         self.reasons.add(reason)
-        if kill:  # srun -W: the step is cancelled and killed at once; srun hears of it after the note
+        if kill:  # the step is cancelled and killed at once; srun hears of it after the note
             if note:
                 self.note(reason)
             self._send({"t": "a", "r": "CANCELLED"})
             self.signal(signal.SIGKILL)
             return
-        if reason == "CANCELLED":  # scancel of the step: srun says it is being ended
-            self._send({"t": "a", "r": reason})
         if note:
             self.note(reason)
         self.signal(signal.SIGCONT)
@@ -1434,7 +1434,7 @@ class NodeSteps:
             raise SlurmError("ESLURM_ACCESS_DENIED")
         sig = b.get("signal")
         if sig is None:
-            st.abort("CANCELLED")
+            st.abort("CANCELLED", kill=True)
         else:
             st.signal(int(sig))
         return {"found": True}

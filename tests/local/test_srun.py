@@ -472,9 +472,14 @@ def test_scancel_of_one_step_leaves_the_job_running(local):
     out = (wd / f"slurm-{job}.out").read_text()
     assert "srun: Job step aborted: Waiting up to 4 seconds for job step to finish." in out
     assert re.search(rf"slurmstepd-node1: error: \*\*\* STEP {job}\.0 ON node1 CANCELLED AT \S+ \*\*\*", out)
-    assert "step_rc=143" in out and "second" in out
+    # slurmstepd kills a scancelled step's tasks with SIGKILL at once: srun says Killed and exits 137
+    assert "srun: error: node1: task 0: Killed" in out
+    assert "step_rc=137" in out and "second" in out
     steps = _steps(local, job)
     assert steps["0"]["state"] == "CANCELLED" and steps["1"]["state"] == "COMPLETED"
+    r = local.run(["sacct", "-j", str(job), "-P", "-n", "-o", "JobID,State,ExitCode,DerivedExitCode"], user=USER)
+    assert f"{job}|COMPLETED|0:0|0:9" in r.stdout.splitlines()
+    assert f"{job}.0|CANCELLED by {pwd.getpwnam(USER).pw_uid}|0:9|" in r.stdout.splitlines()
 
 
 def test_losing_a_node_ends_the_job_as_node_fail(local):
