@@ -414,7 +414,7 @@ class Controller:
                  run_state: str = "REQUEUED") -> None:
         """Put a job back in the queue; the run that happened is kept for ``sacct -D``."""
         policy.release_allocation(job, self.nodes, self._share(job))
-        if job.start_time:
+        if job.start_time and job.nodes:  # it ran (a job cancelled while pending has a StartTime too)
             running = job.state not in FINISHED
             if running:  # a finished job was already ended (and charged) once
                 job.end_time = now
@@ -1128,13 +1128,16 @@ class Controller:
 
     @staticmethod
     def _cancel_pending(job: Job, sig: int | None, by: int) -> bool:
-        """A pending job ends at once when cancelled (or sent KILL/TERM); other signals do nothing."""
+        """A pending job ends at once when cancelled (or sent KILL/TERM); other signals do nothing.
+
+        As slurmctld does, its StartTime becomes its EndTime and it keeps the reason it waited for
+        (``JobState=CANCELLED Reason=Resources``)."""
         if sig is not None and sig not in (9, 15):
             return False
+        now = time.time()
         job.state = "CANCELLED"
         job.cancelled_by = by
-        job.end_time = time.time()
-        job.reason = "None"
+        job.start_time = job.end_time = now
         return True
 
     async def _signal_steps(self, req: Request, labels: list[str], sig: int | None) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import time
 
 import pytest
@@ -68,6 +69,19 @@ def test_cancelled_job_records_who_and_notes_it(local):
     assert rec["cancelled_by"] == _uid(USER)
     text = (wd / f"slurm-{job}.out").read_text()
     assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text
+
+
+def test_cancelled_pending_job_keeps_its_reason(local):
+    # slurmctld 22.05: `JobState=CANCELLED Reason=JobHeldUser`, StartTime=EndTime=the moment of scancel
+    held = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER)
+    assert local.job(held)["reason"] == "JobHeldUser"
+    assert local.run(["scancel", str(held)], user=USER).returncode == 0
+    assert (local.job(held)["state"], local.job(held)["reason"]) == ("CANCELLED", "JobHeldUser")
+    r = local.run(["scontrol", "show", "job", str(held)], user=USER)
+    times = re.search(r"StartTime=(\S+) EndTime=(\S+) ", r.stdout)
+    assert times and times.group(1) == times.group(2) != "Unknown", r.stdout
+    r = local.run(["squeue", "-h", "-t", "all", "-j", str(held), "-o", "%T %r"], user=USER)
+    assert r.stdout == "CANCELLED JobHeldUser\n"
 
 
 def test_other_user_cannot_cancel(local):
