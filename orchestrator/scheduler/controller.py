@@ -198,8 +198,7 @@ class Controller:
             changed += [j for j in self._dep_changed if j.job_id not in ids]
         for job in changed:
             if job.reason == "DependencyNeverSatisfied" and job.kill_on_invalid_dep:
-                job.state = "CANCELLED"  # --kill-on-invalid-dep=yes; the reason stays, as in Slurm
-                job.end_time = now
+                self.end_pending(job, now, None)
         for job, _alloc in result.starts:
             job.state = "RUNNING"
             job.reason = "None"
@@ -1126,19 +1125,23 @@ class Controller:
             self.schedule_soon()
         return {"results": results}
 
-    @staticmethod
-    def _cancel_pending(job: Job, sig: int | None, by: int) -> bool:
-        """A pending job ends at once when cancelled (or sent KILL/TERM); other signals do nothing.
-
-        As slurmctld does, its StartTime becomes its EndTime and it keeps the reason it waited for
-        (``JobState=CANCELLED Reason=Resources``)."""
+    @classmethod
+    def _cancel_pending(cls, job: Job, sig: int | None, by: int) -> bool:
+        """A pending job ends at once when cancelled (or sent KILL/TERM); other signals do nothing."""
         if sig is not None and sig not in (9, 15):
             return False
-        now = time.time()
+        cls.end_pending(job, time.time(), by)
+        return True
+
+    @staticmethod
+    def end_pending(job: Job, now: float, by: int | None) -> None:
+        """The one way a pending job is cancelled: scancel, salloc withdrawing its request, and
+        --kill-on-invalid-dep (``by`` None: nobody cancelled it, so sacct says ``CANCELLED``, not
+        ``CANCELLED by UID``). As slurmctld does, its StartTime becomes its EndTime and it keeps the
+        reason it waited for (``JobState=CANCELLED Reason=DependencyNeverSatisfied``)."""
         job.state = "CANCELLED"
         job.cancelled_by = by
         job.start_time = job.end_time = now
-        return True
 
     async def _signal_steps(self, req: Request, labels: list[str], sig: int | None) -> list[dict[str, Any]]:
         """``scancel N.S``: handed to the step service when it is loaded."""

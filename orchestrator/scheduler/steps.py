@@ -658,10 +658,7 @@ class ControllerSteps(Plugin):
         code, sig = int(b.get("exit_code", 0)), int(b.get("signal", 0))
         now = time.time()
         if job.state == "PENDING":
-            job.state = "CANCELLED"
-            job.cancelled_by = req.uid
-            job.end_time = now
-            job.reason = "None"
+            self.ctl.end_pending(job, now, req.uid)
             self.ctl._save(job)
             self.ctl.schedule_soon()
             self._wake()
