@@ -68,7 +68,7 @@ def test_cancelled_job_records_who_and_notes_it(local):
     rec = local.acct(job)
     assert rec["cancelled_by"] == _uid(USER)
     text = (wd / f"slurm-{job}.out").read_text()
-    assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text
+    assert f"slurmstepd-{info['nodes']}: error: *** JOB {job} ON {info['nodes']} CANCELLED AT" in text
 
 
 def test_cancelled_pending_job_keeps_its_reason(local):
@@ -146,7 +146,7 @@ def test_timeout_with_early_signal(local):
     assert info["state"] == "TIMEOUT"
     text = (wd / f"slurm-{job}.out").read_text()
     assert "got USR1" in text
-    assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text and "DUE TO TIME LIMIT ***" in text
+    assert f"slurmstepd-{info['nodes']}: error: *** JOB {job} ON {info['nodes']} CANCELLED AT" in text and "DUE TO TIME LIMIT ***" in text
 
 
 @pytest.mark.slow
