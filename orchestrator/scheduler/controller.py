@@ -836,10 +836,6 @@ class Controller:
         if len(ids) == 1 and not selected:
             raise SlurmError("ESLURM_INVALID_JOB_ID")
         selected.sort(key=operator.attrgetter("job_id"))
-        if "derived_exit_code" in fields:  # follows the steps, which the step service closes
-            for j in selected:
-                if j.steps:
-                    j.derived_exit_code = derived_exit_code(j.steps)
         if "steps" in fields:  # squeue -s, scontrol show step: the steps as slurmctld lists them
             at = fields.index("steps")
             rows: list[Any] = []
@@ -880,13 +876,12 @@ class Controller:
         live = self._live_steps(job, accounting=True)
         if live:
             rec["steps"] = live + rec["steps"]
-        steps = job.steps
         if job.state in ENDED_BY_CONTROLLER:
             # slurmctld logs these jobs as it ends them, before the batch script's status arrives: the job
             # line keeps exit code 0:0, and the steps killed along with it never reach DerivedExitCode
             rec["exit_code"] = rec["exit_signal"] = 0
-            steps = [s for s in steps if s.end_time and s.end_time < job.end_time]
-        rec["derived_exit_code"] = derived_exit_code(steps)
+            rec["derived_exit_code"] = derived_exit_code([s for s in job.steps
+                                                          if s.end_time and s.end_time < job.end_time])
         return rec
 
     @staticmethod

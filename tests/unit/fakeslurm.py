@@ -95,6 +95,7 @@ class FakeSlurm:
 def job(job_id: int, **kw: Any) -> dict[str, Any]:
     """A job record (Job.record()) with sensible defaults and ``kw`` overrides."""
     steps = kw.pop("steps", [])
+    derived = kw.pop("derived_exit_code", None)  # the Job reads it from its steps
     j = Job(job_id=job_id, cluster=kw.pop("cluster", "arc"), name=kw.pop("name", "wrap"), uid=kw.pop("uid", 1001),
             gid=kw.pop("gid", 1001), user=kw.pop("user", "alice"), group=kw.pop("group", "alice"),
             account=kw.pop("account", "research"), partition=kw.pop("partition", "short"))
@@ -106,6 +107,8 @@ def job(job_id: int, **kw: Any) -> dict[str, Any]:
         setattr(j, k, v)
     rec = j.record()
     rec["steps"] = [Step(job_id=job_id, **s).record() for s in steps]
+    if derived is not None:
+        rec["derived_exit_code"] = derived
     return rec
 
 
