@@ -1184,27 +1184,15 @@ def _step_num(sid: str) -> int:
     return int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
 
 
-def _host_cmp(a: str, b: str) -> int:
-    """Slurm's node-name order: at the first difference two digits compare as the numbers they start."""
-    n = 0
-    while n < len(a) and n < len(b) and a[n] == b[n]:
-        n += 1
-    if n < len(a) and n < len(b) and a[n].isdigit() and b[n].isdigit():
-        return _strtol(a[n:])[0] - _strtol(b[n:])[0]
-    return (a > b) - (a < b)
-
-
 def _first_host(nodes: str) -> str:
     """The lowest node of a step's list, which ``-S N`` sorts steps by."""
-    from functools import cmp_to_key
-
-    from orchestrator.slurm.hostlist import HostlistError, expand
+    from orchestrator.slurm.hostlist import HostlistError, expand, host_key
 
     try:
         hosts = expand(nodes) if nodes else []
     except HostlistError:
         hosts = [nodes]
-    return min(hosts, key=cmp_to_key(_host_cmp), default="")
+    return min(hosts, key=host_key, default="")
 
 
 # the keys squeue sorts steps by; any other -S letter is skipped without a word
@@ -1225,9 +1213,8 @@ def sort_steps(steps: list[dict[str, Any]], spec: str | None) -> None:
     list keeps the controller's order)."""
     for ch, reverse in sort_fields("P,i" if spec is None else spec):
         if ch == "N":
-            from functools import cmp_to_key
+            from orchestrator.slurm.hostlist import host_key
 
-            host_key = cmp_to_key(_host_cmp)
             steps.sort(key=lambda s: host_key(_first_host(s.get("nodes") or "")), reverse=reverse)
             continue
         key = STEP_SORT_KEYS.get(ch)

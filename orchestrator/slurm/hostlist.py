@@ -8,8 +8,9 @@ ranges are merged only between names of the same prefix and width).
 from __future__ import annotations
 
 import re
+from functools import cmp_to_key
 
-__all__ = ["HostlistError", "compress", "expand", "parse_range"]
+__all__ = ["HostlistError", "compress", "expand", "host_cmp", "host_key", "parse_range"]
 
 
 class HostlistError(ValueError):
@@ -96,6 +97,27 @@ def expand(text: str) -> list[str]:
                 names.append(name)
     return names
 
+
+def _number_at(s: str, i: int) -> int:
+    j = i
+    while j < len(s) and s[j].isdigit():
+        j += 1
+    return int(s[i:j])
+
+
+def host_cmp(a: str, b: str) -> int:
+    """Slurm's node-name order (sinfo's _sort_by_node_list, squeue's step sort): at the first difference,
+    two digits compare as the numbers they start (``n9`` before ``n10``), anything else as strings."""
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    if n < len(a) and n < len(b) and a[n].isdigit() and b[n].isdigit():
+        return _number_at(a, n) - _number_at(b, n)
+    return (a > b) - (a < b)
+
+
+host_key = cmp_to_key(host_cmp)
+"""``sorted(names, key=host_key)``: names in Slurm's node-name order."""
 
 _TAIL = re.compile(r"^(.*?)(\d+)$")
 

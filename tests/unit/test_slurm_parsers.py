@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from orchestrator.slurm.hostlist import HostlistError, compress, expand
+from orchestrator.slurm.hostlist import HostlistError, compress, expand, host_key
 from orchestrator.slurm.patterns import expand as expand_pattern
 from orchestrator.slurm.states import JobState, parse_job_states
 from orchestrator.slurm.timefmt import (
@@ -36,6 +36,12 @@ pytestmark = pytest.mark.unit
 ])
 def test_expand(text, names):
     assert expand(text) == names
+
+
+def test_node_name_order():
+    # sinfo's _sort_by_node_list and squeue -S N: at the first difference digits compare as numbers
+    assert sorted(["n10", "n9", "gpu1", "a10x", "a9x", "n1"], key=host_key) == ["a9x", "a10x", "gpu1", "n1", "n9",
+                                                                               "n10"]
 
 
 @pytest.mark.parametrize("bad", ["arc-c[001-", "arc-c[3-1]", "a[1-x]", "a]1[", "a[[1]]", "a[]", "n[1-3-4]",
