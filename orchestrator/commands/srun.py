@@ -471,17 +471,10 @@ def _create_step(opts: Options, client: Any, job_id: int, name: str, in_job: boo
 # ---------------------------------------------------------------------------------------------- the step
 
 def _task_list(ids: list[int]) -> str:
-    """Slurm's bit_fmt: ``0-3,7``."""
-    ids = sorted(ids)
-    parts: list[str] = []
-    i = 0
-    while i < len(ids):
-        j = i
-        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
-            j += 1
-        parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
-        i = j + 1
-    return ",".join(parts)
+    """Slurm's bit_fmt of task ids (``0-3,7``): the array range form."""
+    from orchestrator.slurm.arrays import format_ranges
+
+    return format_ranges(ids)
 
 
 class _Node:
