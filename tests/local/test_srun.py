@@ -604,3 +604,21 @@ def test_no_cpu_bind_leaves_tasks_unbound(local):
     assert r.returncode == 0, r.stderr
     mine = [ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("Cpus_allowed_list")]
     assert r.stdout.splitlines() == ["unset", *mine]
+
+
+def test_verbose_srun_and_salloc_print_their_defined_options(local):
+    # srun/salloc 22.05 -v: slurm_print_set_options before anything else
+    wd = local.workdir(USER)
+    r = local.run(["srun", "-v", "-N1", "-l", "-J", "foo", "true"], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[:8] == [
+        "srun: defined options", "srun: -------------------- --------------------",
+        "srun: job-name            : foo", "srun: label               : set", "srun: nodes               : 1",
+        "srun: verbose             : 1", "srun: -------------------- --------------------",
+        "srun: end of defined options"]
+    r = local.run(["salloc", "-v", "-n1", "true"], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[:6] == [
+        "salloc: defined options", "salloc: -------------------- --------------------",
+        "salloc: ntasks              : 1", "salloc: verbose             : 1",
+        "salloc: -------------------- --------------------", "salloc: end of defined options"]
