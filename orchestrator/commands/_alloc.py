@@ -99,8 +99,8 @@ def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, 
     With ``granted_lines`` (salloc) it says ``Granted job allocation N`` and, when the nodes
     were not ready at once, waits for them between ``Waiting for resource configuration`` and
     ``Nodes ... are ready for job``, as salloc's _wait_nodes_ready. SIGINT/SIGTERM/SIGHUP while
-    waiting withdraw the request (``Job allocation N has been revoked``) and exit 1, as srun and
-    salloc do.
+    waiting withdraw the request (``Job allocation N has been revoked``, then salloc's ``Job aborted
+    due to signal`` or srun's ``Force Terminated JobId=N``) and exit 1, as srun and salloc do.
     """
     from orchestrator.scheduler.protocol import RpcError
 
@@ -128,8 +128,10 @@ def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, 
                 if granted_lines:
                     state = _granted(prog, client, job_id, state)
         except Interrupted:
-            info(prog, f"Job allocation {job_id} has been revoked")
+            salloc = prog == "salloc"  # salloc's words for it, then srun's (no full stop)
+            info(prog, f"Job allocation {job_id} has been revoked{'.' if salloc else ''}")
             relinquish(client, job_id, 0, 0)
+            info(prog, "Job aborted due to signal" if salloc else f"Force Terminated JobId={job_id}")
             raise Exit(1) from None
         except RpcError as exc:
             error(prog, f"Unable to allocate resources: {exc.message}")

@@ -417,17 +417,16 @@ def _tres(cpus: int, mem: int, nodes: int, billing: bool, gres: str = "") -> str
 
 
 def _job_mem_total(j: dict[str, Any]) -> int:
-    if j.get("alloc_mem"):
-        return int(j["alloc_mem"])
-    if j.get("mem_per_node"):
-        return int(j["mem_per_node"]) * int(j.get("num_nodes") or 1)
-    return int(j.get("mem_per_cpu") or 0) * max(1, _req_cpus(j))
+    from orchestrator.slurm.accounting import tres_mem
+
+    return int(j.get("alloc_mem") or 0) or tres_mem(j, int(j.get("num_nodes") or 1), max(1, _req_cpus(j)))
 
 
-def _state(j: dict[str, Any]) -> str:
-    state = str(j.get("state") or "")
-    if state == "CANCELLED" and j.get("cancelled_by") is not None:
-        return f"CANCELLED by {j['cancelled_by']}"
+def _state(rec: dict[str, Any]) -> str:
+    """A job's or a step's state; one that was scancelled names who did it."""
+    state = str(rec.get("state") or "")
+    if state == "CANCELLED" and rec.get("cancelled_by") is not None:
+        return f"CANCELLED by {rec['cancelled_by']}"
     return state
 
 
@@ -455,13 +454,16 @@ def value(name: str, row: Row) -> Any:
     if name in ("AllocCPUS", "NCPUS"):
         return int(s.get("cpus") or 0) if s else _alloc_cpus(j)
     if name == "State":
-        return str(s.get("state")) if s else _state(j)
+        return _state(s or j)
     if name == "ExitCode":
         rec = s if s else j
-        return f"{rec.get('exit_code') or 0}:{rec.get('exit_signal') or 0}"
+        code = int(rec.get("exit_code") or 0)
+        # sacct prints an exit code of 128 or more less 128 (exit 200 is 72:0), DerivedExitCode as it is
+        return f"{code - 128 if code >= 128 else code}:{rec.get('exit_signal') or 0}"
     if name == "DerivedExitCode":
-        derived = int(j.get("derived_exit_code") or 0)  # a wait status: code << 8 | signal
-        return None if s else f"{derived >> 8}:{derived & 0xFF}"
+        from orchestrator.slurm.accounting import derived_text
+
+        return None if s else derived_text(int(j.get("derived_exit_code") or 0))
     if name == "Cluster":
         return j.get("cluster")
     if name in ("Partition", "QOS", "WorkDir", "Comment", "Reason", "Group", "User", "Constraints"):

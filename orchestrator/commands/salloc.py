@@ -71,6 +71,10 @@ def _parse(argv: list[str]) -> tuple[Any, list[str]]:
         for key, value in cli:
             o.apply(key, value)
         o.validate()
+        if o.verbose:
+            from orchestrator.slurm.options import defined_options
+
+            sys.stderr.write("".join(f"{PROG}: {line}\n" for line in defined_options(o, os.getcwd())))
     except OptionValueError as exc:
         error(PROG, exc.message)
         raise Exit(exc.exit_code if exc.exit_code != 255 else 1) from None

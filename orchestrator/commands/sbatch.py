@@ -132,6 +132,10 @@ def _main(argv: list[str]) -> int:
         cwd = os.getcwd()
     except OSError as exc:
         die(PROG, f"getcwd failed: {exc.strerror}")
+    if opts.verbose:
+        from orchestrator.slurm.options import defined_options
+
+        err("".join(f"{PROG}: {line}\n" for line in defined_options(opts, cwd)))
     import _socket  # not socket: its enum and selectors imports cost milliseconds
 
     job = opts.job(cwd=cwd, submit_host=_socket.gethostname().split(".")[0],
@@ -146,11 +150,13 @@ def _main(argv: list[str]) -> int:
 
 
 def _apply(opts: Any, parsed: list[tuple[str, str | None]]) -> None:
-    early = {"h", "usage", "V", "Q", "v", "wrap"}
+    early = {"h", "usage", "V", "Q", "wrap"}
     for key, value in parsed:
         if key in early:
             if key == "Q":
                 opts.quiet = True
+            elif key == "wrap":
+                opts.given[key] = value  # shown by -v
             continue
         opts.apply(key, value)
 

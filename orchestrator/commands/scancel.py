@@ -85,10 +85,10 @@ def _parse_ids(args: list[str]) -> list[tuple[int, str, str | None]]:
             if end < 0 or end != len(rest) - 1:
                 error(PROG, f"Invalid job id {text}")
                 raise Exit(1)
+            from orchestrator.slurm.hostlist import parse_range
+
             for item in rest[2:-1].split(","):
-                lo, dash, hi = item.partition("-")
-                if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)) \
-                        or (dash and "-" in hi):
+                if parse_range(item) is None:
                     error(PROG, f"_parse_single_range: Invalid range: `{item}'")  # hostlist's words
                     error(PROG, f"Invalid job id {text}")
                     raise Exit(1)

@@ -379,16 +379,12 @@ def _null(v: Any) -> str:
 
 
 def _tres(r: dict[str, Any]) -> str:
+    from orchestrator.slurm.accounting import tres_mem
     from orchestrator.slurm.units import format_mem
 
     cpus = _num_cpus(r)
     nodes = r.get("num_nodes") or 1
-    if r.get("alloc_mem"):
-        mem = int(r["alloc_mem"])
-    elif r.get("mem_per_node"):
-        mem = int(r["mem_per_node"]) * nodes
-    else:
-        mem = int(r.get("mem_per_cpu") or 0) * cpus
+    mem = int(r.get("alloc_mem") or 0) or tres_mem(r, nodes, cpus)
     parts = [f"cpu={cpus}"]
     if mem:
         parts.append(f"mem={format_mem(mem)}")
@@ -474,8 +470,9 @@ def format_job(r: dict[str, Any], one_liner: bool, details: bool, now: float) ->
                  f"BatchFlag={1 if r.get('batch') else 0} Reboot=0 "
                  f"ExitCode={r.get('exit_code') or 0}:{r.get('exit_signal') or 0}")
     if details:
-        derived = int(r.get("derived_exit_code") or 0)  # a wait status: code << 8 | signal
-        lines.append(f"DerivedExitCode={derived >> 8}:{derived & 0xFF}")
+        from orchestrator.slurm.accounting import derived_text
+
+        lines.append(f"DerivedExitCode={derived_text(int(r.get('derived_exit_code') or 0))}")
     tl = r.get("time_limit")
     lines.append(f"RunTime={format_elapsed(_run_time(r, now))} TimeLimit={format_limit_long(tl)} TimeMin=N/A")
     lines.append(f"SubmitTime={make_time_str(r.get('submit_time'), 'Unknown')} "
@@ -604,6 +601,7 @@ def show_steps(st: State, text: str | None) -> None:
 
 def _step_record(r: dict[str, Any], s: dict[str, Any], one_liner: bool) -> str:
     """One step as slurmctld describes it: batch and extern steps hold no CPUs or TRES of their own."""
+    from orchestrator.slurm.accounting import tres_mem
     from orchestrator.slurm.units import format_mem
 
     sid = str(s.get("step_id"))
@@ -612,7 +610,7 @@ def _step_record(r: dict[str, Any], s: dict[str, Any], one_liner: bool) -> str:
     nodes, tasks = int(s.get("num_nodes") or 1), int(s.get("num_tasks") or 0)
     tres = "(null)"
     if numbered:
-        mem = int(r.get("mem_per_node") or 0) * nodes or int(r.get("mem_per_cpu") or 0) * cpus
+        mem = tres_mem(r, nodes, cpus)
         tres = f"cpu={cpus}" + (f",mem={format_mem(mem)}" if mem else "") + f",node={nodes}"
     dist = (" Dist=Block" if tasks > nodes else " Dist=Cyclic") if numbered else ""
     host = f"{s.get('srun_host')}:{s.get('srun_pid') or 0}" if s.get("srun_host") else "(null):0"

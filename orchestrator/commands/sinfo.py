@@ -680,23 +680,11 @@ def build_groups(parts: list[dict[str, Any]], nodes: list[dict[str, Any]], p: Pa
     return groups
 
 
-def _node_sort_key(g: Group) -> tuple[Any, ...]:
-    import re
+def _node_sort_key(g: Group) -> Any:
+    """Groups in the order of their lowest node names, compared as Slurm compares node names."""
+    from orchestrator.slurm.hostlist import host_key
 
-    if not g.nodes:
-        return ("", 0)
-    names = sorted(g.names, key=_natural)
-    m = re.match(r"^(.*?)(\d*)$", names[0])
-    assert m is not None
-    return (m.group(1), int(m.group(2) or 0), names[0])
-
-
-def _natural(name: str) -> tuple[str, int, str]:
-    import re
-
-    m = re.match(r"^(.*?)(\d*)$", name)
-    assert m is not None
-    return (m.group(1), int(m.group(2) or 0), name)
+    return host_key(min(g.names, key=host_key) if g.nodes else "")
 
 
 _SORT: dict[str, Callable[[Group], Any]] = {

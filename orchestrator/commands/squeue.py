@@ -1184,27 +1184,15 @@ def _step_num(sid: str) -> int:
     return int(sid) if sid.isdigit() else _STEP_BATCH if sid == "batch" else _STEP_EXTERN
 
 
-def _host_cmp(a: str, b: str) -> int:
-    """Slurm's node-name order: at the first difference two digits compare as the numbers they start."""
-    n = 0
-    while n < len(a) and n < len(b) and a[n] == b[n]:
-        n += 1
-    if n < len(a) and n < len(b) and a[n].isdigit() and b[n].isdigit():
-        return _strtol(a[n:])[0] - _strtol(b[n:])[0]
-    return (a > b) - (a < b)
-
-
 def _first_host(nodes: str) -> str:
     """The lowest node of a step's list, which ``-S N`` sorts steps by."""
-    from functools import cmp_to_key
-
-    from orchestrator.slurm.hostlist import HostlistError, expand
+    from orchestrator.slurm.hostlist import HostlistError, expand, host_key
 
     try:
         hosts = expand(nodes) if nodes else []
     except HostlistError:
         hosts = [nodes]
-    return min(hosts, key=cmp_to_key(_host_cmp), default="")
+    return min(hosts, key=host_key, default="")
 
 
 # the keys squeue sorts steps by; any other -S letter is skipped without a word
@@ -1225,9 +1213,8 @@ def sort_steps(steps: list[dict[str, Any]], spec: str | None) -> None:
     list keeps the controller's order)."""
     for ch, reverse in sort_fields("P,i" if spec is None else spec):
         if ch == "N":
-            from functools import cmp_to_key
+            from orchestrator.slurm.hostlist import host_key
 
-            host_key = cmp_to_key(_host_cmp)
             steps.sort(key=lambda s: host_key(_first_host(s.get("nodes") or "")), reverse=reverse)
             continue
         key = STEP_SORT_KEYS.get(ch)
@@ -1336,24 +1323,27 @@ def _show_steps(p: Params, cluster: str | None) -> bool:
     RpcError = _common.rpc_error_type()
     body: dict[str, Any] = {"fields": ["job_id", "name", "partition", "user", "uid", "state", "steps",
                                        "array_job_id", "array_task_id", "cluster"], "steps": True}
+    # the controller picks the jobs (-u, -p, -j as N or N_T); the steps and their nodes are sifted here
+    if p.users is not None:
+        body["users"] = [str(u) for u in p.users]
+    if p.partitions is not None:
+        body["partitions"] = list(p.partitions)
+    if p.jobs:
+        body["job_ids"] = [str(j) if t is None else f"{j}_{t}" for j, t in p.jobs]
     try:
         reply = _common.make_client(cluster).call("jobs", body)
     except RpcError as exc:
-        sys.stderr.write(f"slurm_get_job_steps error: {exc.message}\n")  # type: ignore[attr-defined]
-        return True
+        if p.jobs and getattr(exc, "code", None) == "ESLURM_INVALID_JOB_ID":
+            reply = {}  # one -j id the controller does not know: no steps, as squeue -s says it
+        else:
+            sys.stderr.write(f"slurm_get_job_steps error: {exc.message}\n")  # type: ignore[attr-defined]
+            return True
     Ctx.now = float(reply.get("now") or 0) or __import__("time").time()
     names = reply.get("fields") or []
     steps: list[dict[str, Any]] = []
     for row in reply.get("rows") or []:
         r = dict(zip(names, row, strict=False))
-        if p.users is not None and r.get("uid") not in p.users:
-            continue
-        if p.partitions is not None and r.get("partition") not in p.partitions:
-            continue
         jid, ajid, task = r["job_id"], r.get("array_job_id") or 0, r.get("array_task_id")
-        if p.jobs and not any((t is None and j in (jid, ajid)) or (t is not None and (j, t) == (ajid, task))
-                              for j, t in p.jobs):
-            continue
         for st in r.get("steps") or []:
             if st.get("state") not in ("RUNNING", "COMPLETING"):
                 continue

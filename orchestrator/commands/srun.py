@@ -116,6 +116,10 @@ def _parse(argv: list[str]) -> tuple[Options, list[str]]:
         for key, value in cli:
             o.apply(key, value)
         o.validate()
+        if o.verbose:
+            from orchestrator.slurm.options import defined_options
+
+            sys.stderr.write("".join(f"{PROG}: {line}\n" for line in defined_options(o, os.getcwd())))
     except OptionValueError as exc:
         error(PROG, exc.message)
         raise Exit(exc.exit_code) from None
@@ -471,17 +475,10 @@ def _create_step(opts: Options, client: Any, job_id: int, name: str, in_job: boo
 # ---------------------------------------------------------------------------------------------- the step
 
 def _task_list(ids: list[int]) -> str:
-    """Slurm's bit_fmt: ``0-3,7``."""
-    ids = sorted(ids)
-    parts: list[str] = []
-    i = 0
-    while i < len(ids):
-        j = i
-        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
-            j += 1
-        parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
-        i = j + 1
-    return ",".join(parts)
+    """Slurm's bit_fmt of task ids (``0-3,7``): the array range form."""
+    from orchestrator.slurm.arrays import format_ranges
+
+    return format_ranges(ids)
 
 
 class _Node:

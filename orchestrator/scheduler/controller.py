@@ -200,8 +200,7 @@ class Controller:
             changed += [j for j in self._dep_changed if j.job_id not in ids]
         for job in changed:
             if job.reason == "DependencyNeverSatisfied" and job.kill_on_invalid_dep:
-                job.state = "CANCELLED"  # --kill-on-invalid-dep=yes; the reason stays, as in Slurm
-                job.end_time = now
+                self.end_pending(job, now, None)
         for job, _alloc in result.starts:
             job.state = "RUNNING"
             job.reason = "None"
@@ -378,6 +377,8 @@ class Controller:
         job.exit_signal = sig
         job.reason = {"NODE_FAIL": "NodeFail", "TIMEOUT": "TimeLimit", "FAILED": "NonZeroExitCode",
                       "OUT_OF_MEMORY": "OutOfMemory"}.get(state, "None")
+        if state == "FAILED" and sig:  # slurmctld's reason for a script or command killed by a signal
+            job.reason = "JobLaunchFailure"
         if not job.start_time:
             job.start_time = now if state != "CANCELLED" else job.start_time
         self._record_steps(job, state, now, exit_code, sig, usage)
@@ -398,7 +399,9 @@ class Controller:
         job.total_cpu = user_cpu + sys_cpu
         job.max_rss_kb = max(job.max_rss_kb, rss)
         job.steps = [s for s in job.steps if s.step_id not in ("batch", "extern")]
-        batch_state = "CANCELLED" if state in ("CANCELLED", "TIMEOUT", "REQUEUED") else state
+        # a batch script killed by a signal is a CANCELLED step of a FAILED job, as slurmdbd records it
+        batch_state = "CANCELLED" if state in ("CANCELLED", "TIMEOUT", "REQUEUED") or (state == "FAILED" and sig) \
+            else state
         if job.batch:
             job.steps.insert(0, Step(job.job_id, "batch", "batch", batch_state, job.start_time, now, job.batch_host,
                                      1, 1, job.cpus_per_node.get(job.batch_host, 0), exit_code, sig,
@@ -412,7 +415,7 @@ class Controller:
                  run_state: str = "REQUEUED") -> None:
         """Put a job back in the queue; the run that happened is kept for ``sacct -D``."""
         policy.release_allocation(job, self.nodes, self._share(job))
-        if job.start_time:
+        if job.start_time and job.nodes:  # it ran (a job cancelled while pending has a StartTime too)
             running = job.state not in FINISHED
             if running:  # a finished job was already ended (and charged) once
                 job.end_time = now
@@ -841,10 +844,6 @@ class Controller:
         if len(ids) == 1 and not selected:
             raise SlurmError("ESLURM_INVALID_JOB_ID")
         selected.sort(key=operator.attrgetter("job_id"))
-        if "derived_exit_code" in fields:  # follows the steps, which the step service closes
-            for j in selected:
-                if j.steps:
-                    j.derived_exit_code = derived_exit_code(j.steps)
         if "steps" in fields:  # squeue -s, scontrol show step: the steps as slurmctld lists them
             at = fields.index("steps")
             rows: list[Any] = []
@@ -885,13 +884,12 @@ class Controller:
         live = self._live_steps(job, accounting=True)
         if live:
             rec["steps"] = live + rec["steps"]
-        steps = job.steps
         if job.state in ENDED_BY_CONTROLLER:
             # slurmctld logs these jobs as it ends them, before the batch script's status arrives: the job
             # line keeps exit code 0:0, and the steps killed along with it never reach DerivedExitCode
             rec["exit_code"] = rec["exit_signal"] = 0
-            steps = [s for s in steps if s.end_time and s.end_time < job.end_time]
-        rec["derived_exit_code"] = derived_exit_code(steps)
+            rec["derived_exit_code"] = derived_exit_code([s for s in job.steps
+                                                          if s.end_time and s.end_time < job.end_time])
         return rec
 
     @staticmethod
@@ -1130,16 +1128,23 @@ class Controller:
             self.schedule_soon()
         return {"results": results}
 
-    @staticmethod
-    def _cancel_pending(job: Job, sig: int | None, by: int) -> bool:
+    @classmethod
+    def _cancel_pending(cls, job: Job, sig: int | None, by: int) -> bool:
         """A pending job ends at once when cancelled (or sent KILL/TERM); other signals do nothing."""
         if sig is not None and sig not in (9, 15):
             return False
+        cls.end_pending(job, time.time(), by)
+        return True
+
+    @staticmethod
+    def end_pending(job: Job, now: float, by: int | None) -> None:
+        """The one way a pending job is cancelled: scancel, salloc withdrawing its request, and
+        --kill-on-invalid-dep (``by`` None: nobody cancelled it, so sacct says ``CANCELLED``, not
+        ``CANCELLED by UID``). As slurmctld does, its StartTime becomes its EndTime and it keeps the
+        reason it waited for (``JobState=CANCELLED Reason=DependencyNeverSatisfied``)."""
         job.state = "CANCELLED"
         job.cancelled_by = by
-        job.end_time = time.time()
-        job.reason = "None"
-        return True
+        job.start_time = job.end_time = now
 
     async def _signal_steps(self, req: Request, labels: list[str], sig: int | None) -> list[dict[str, Any]]:
         """``scancel N.S``: handed to the step service when it is loaded."""

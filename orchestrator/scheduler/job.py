@@ -43,6 +43,7 @@ class Step:
     cpu_bind: str = ""
     srun_host: str = ""
     srun_pid: int = 0
+    cancelled_by: int | None = None  # who ran ``scancel N.S``
 
     def record(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -131,7 +132,6 @@ class Job:
     # outcome
     exit_code: int = 0
     exit_signal: int = 0
-    derived_exit_code: int = 0
     restart_count: int = 0
     total_cpu: float = 0.0
     max_rss_kb: int = 0
@@ -144,6 +144,12 @@ class Job:
         return out
 
     @property
+    def derived_exit_code(self) -> int:
+        """Read from the steps whenever asked, never stored: it follows each step the step service closes,
+        including those a job's end kills after the job line was written."""
+        return derived_exit_code(self.steps)
+
+    @property
     def display_id(self) -> str:
         """``12``, ``12_3`` or ``12_[3-5%2]`` as squeue prints %i."""
         if self.array_task_id is not None:
@@ -153,7 +159,7 @@ class Job:
         return str(self.job_id)
 
 
-RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Job))
+RECORD_FIELDS: tuple[str, ...] = (*(f.name for f in fields(Job)), "derived_exit_code")
 
 
 def derived_exit_code(steps: list[Step]) -> int:

@@ -411,7 +411,8 @@ class NodeDaemon:
         if note and reason in ("CANCELLED", "TIMEOUT", "NODE_FAIL"):
             stamp = format_timestamp(time.time())
             why = {"TIMEOUT": " DUE TO TIME LIMIT", "NODE_FAIL": " DUE TO NODE FAILURE"}.get(reason, "")
-            self._note(rj, f"slurmstepd: error: *** JOB {rj.job_id} ON {self.node.name} CANCELLED AT {stamp}{why} ***")
+            node = self.node.name  # slurmstepd names its node: slurmstepd-vm: error: *** JOB 15 ON vm CANCELLED ...
+            self._note(rj, f"slurmstepd-{node}: error: *** JOB {rj.job_id} ON {node} CANCELLED AT {stamp}{why} ***")
         for sid in [rj.pid, *rj.step_sids]:
             self._signal_session(sid, signal.SIGCONT)
             self._signal_session(sid, signal.SIGTERM)

@@ -254,9 +254,11 @@ def combine_status(current: tuple[int, int], exit_code: int, sig: int) -> tuple[
 
 
 def step_state(status: tuple[int, int], reasons: set[str]) -> str:
+    """A step's accounting state: as slurmdbd records it, a step whose status is a signal was CANCELLED,
+    not FAILED (``srun sh -c 'kill -9 $$'`` shows ``CANCELLED 0:9``)."""
     if "OUT_OF_MEMORY" in reasons:
         return "OUT_OF_MEMORY"
-    if reasons & {"CANCELLED", "TIMEOUT", "REQUEUED", "NODE_FAIL", "ABORTED", "COMPLETED"}:
+    if reasons & {"CANCELLED", "TIMEOUT", "REQUEUED", "NODE_FAIL", "ABORTED", "COMPLETED"} or status[1]:
         return "CANCELLED"
     if status != (0, 0):
         return "FAILED"
@@ -613,6 +615,7 @@ class ControllerSteps(Plugin):
         body = {"job_id": job.job_id, "step_id": step_id, "signal": sig}
         if sig is None:
             act.reasons.add("CANCELLED")
+            act.step.cancelled_by = req.uid  # sacct: CANCELLED by UID
         await asyncio.gather(*(self._call_node(n, "step_signal", body) for n in act.tasks))
         return {}
 
@@ -655,10 +658,7 @@ class ControllerSteps(Plugin):
         code, sig = int(b.get("exit_code", 0)), int(b.get("signal", 0))
         now = time.time()
         if job.state == "PENDING":
-            job.state = "CANCELLED"
-            job.cancelled_by = req.uid
-            job.end_time = now
-            job.reason = "None"
+            self.ctl.end_pending(job, now, req.uid)
             self.ctl._save(job)
             self.ctl.schedule_soon()
             self._wake()
@@ -1222,19 +1222,18 @@ class _NodeStep:
 
     def abort(self, reason: str, note: bool = True, kill: bool = False) -> None:
         """SIGCONT and SIGTERM to every task, SIGKILL a moment later (srun's termination sequence);
-        ``kill``: srun -W ending the step, which it does with SIGKILL at once."""
+        ``kill``: ``scancel N.S`` or srun -W ending the step, which slurmstepd does with SIGKILL at once
+        (the task shows ``Killed``, the step ``0:9``)."""
         if self.aborting:
             return
         self.aborting = True
         self.reasons.add(reason)
-        if kill:  # srun -W: the step is cancelled and killed at once; srun hears of it after the note
+        if kill:  # the step is cancelled and killed at once; srun hears of it after the note
             if note:
                 self.note(reason)
             self._send({"t": "a", "r": "CANCELLED"})
             self.signal(signal.SIGKILL)
             return
-        if reason == "CANCELLED":  # scancel of the step: srun says it is being ended
-            self._send({"t": "a", "r": reason})
         if note:
             self.note(reason)
         self.signal(signal.SIGCONT)
@@ -1432,7 +1431,7 @@ class NodeSteps:
             raise SlurmError("ESLURM_ACCESS_DENIED")
         sig = b.get("signal")
         if sig is None:
-            st.abort("CANCELLED")
+            st.abort("CANCELLED", kill=True)
         else:
             st.signal(int(sig))
         return {"found": True}

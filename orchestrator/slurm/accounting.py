@@ -1,4 +1,5 @@
-"""Elapsed time and CPU time as sacct reports them, shared by sacct, seff and the credits ledger.
+"""Elapsed time and CPU time as sacct reports them, shared by sacct, seff and the credits ledger;
+and the job arithmetic sacct and scontrol share (DerivedExitCode, the memory in a TRES).
 
 Slurm keeps job times as whole seconds (``time_t``), so a job's Elapsed is
 ``int(End) - int(Start)`` and CPUTimeRAW is that times AllocCPUS. The credits
@@ -10,9 +11,13 @@ from __future__ import annotations
 
 from orchestrator.lazylog import get_logger
 
+TYPE_CHECKING = False  # typing costs a user command milliseconds
+if TYPE_CHECKING:
+    from typing import Any
+
 log = get_logger(__name__)
 
-__all__ = ["cpu_time_raw", "elapsed_seconds"]
+__all__ = ["cpu_time_raw", "derived_text", "elapsed_seconds", "tres_mem"]
 
 
 def elapsed_seconds(start: float, end: float, now: float | None = None) -> int:
@@ -28,3 +33,17 @@ def elapsed_seconds(start: float, end: float, now: float | None = None) -> int:
 def cpu_time_raw(start: float, end: float, alloc_cpus: int, now: float | None = None) -> int:
     """sacct's CPUTimeRAW: elapsed seconds times allocated CPUs."""
     return elapsed_seconds(start, end, now) * max(0, int(alloc_cpus))
+
+
+def derived_text(status: int) -> str:
+    """DerivedExitCode as sacct and ``scontrol -d`` print it: slurmctld keeps it as a wait status
+    (``code << 8 | signal``) and both show ``code:signal``."""
+    return f"{status >> 8}:{status & 0xFF}"
+
+
+def tres_mem(rec: dict[str, Any], nodes: int, cpus: int) -> int:
+    """The MB a job's TRES counts for ``nodes`` nodes and ``cpus`` CPUs: --mem is per node,
+    --mem-per-cpu per CPU (a job or step's ``mem=`` in scontrol, sacct's ReqMem total)."""
+    if rec.get("mem_per_node"):
+        return int(rec["mem_per_node"]) * nodes
+    return int(rec.get("mem_per_cpu") or 0) * cpus

@@ -8,8 +8,9 @@ ranges are merged only between names of the same prefix and width).
 from __future__ import annotations
 
 import re
+from functools import cmp_to_key
 
-__all__ = ["HostlistError", "compress", "expand"]
+__all__ = ["HostlistError", "compress", "expand", "host_cmp", "host_key", "parse_range"]
 
 
 class HostlistError(ValueError):
@@ -44,25 +45,32 @@ def _split_top(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def parse_range(item: str) -> tuple[int, int] | None:
+    """Slurm's _parse_single_range: ``N``, ``LO-HI``, or ``LO-`` (just LO); digits only, LO <= HI.
+    None when it is not one (Slurm says ``_parse_single_range: Invalid range: `ITEM'``): host list
+    brackets and scancel's ``N_[1-3]`` are read by the same rule."""
+    lo_s, _, hi_s = item.partition("-")
+    if not lo_s.isdigit() or (hi_s and not hi_s.isdigit()):
+        return None
+    lo = int(lo_s)
+    hi = int(hi_s) if hi_s else lo
+    return (lo, hi) if lo <= hi else None
+
+
 def _expand_ranges(body: str, whole: str) -> list[str]:
     out: list[str] = []
     for item in body.split(","):
         item = item.strip()
-        if not item:
+        bounds = parse_range(item)
+        if bounds is None or bounds[1] - bounds[0] > _MAX_HOSTS:
             raise HostlistError(f"Invalid hostlist: {whole}")
-        if "-" in item:
-            lo_s, _, hi_s = item.partition("-")
-            if not (lo_s.isdigit() and hi_s.isdigit()):
-                raise HostlistError(f"Invalid hostlist: {whole}")
-            lo, hi = int(lo_s), int(hi_s)
-            if hi < lo or hi - lo > _MAX_HOSTS:
-                raise HostlistError(f"Invalid hostlist: {whole}")
+        lo_s, dash, hi_s = item.partition("-")
+        if dash and hi_s:
+            lo, hi = bounds
             width = len(lo_s) if lo_s.startswith("0") or len(lo_s) == len(hi_s) else 0
             out.extend(str(n).zfill(width) for n in range(lo, hi + 1))
         else:
-            if not item.isdigit():
-                raise HostlistError(f"Invalid hostlist: {whole}")
-            out.append(item)
+            out.append(lo_s)
     return out
 
 
@@ -89,6 +97,27 @@ def expand(text: str) -> list[str]:
                 names.append(name)
     return names
 
+
+def _number_at(s: str, i: int) -> int:
+    j = i
+    while j < len(s) and s[j].isdigit():
+        j += 1
+    return int(s[i:j])
+
+
+def host_cmp(a: str, b: str) -> int:
+    """Slurm's node-name order (sinfo's _sort_by_node_list, squeue's step sort): at the first difference,
+    two digits compare as the numbers they start (``n9`` before ``n10``), anything else as strings."""
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    if n < len(a) and n < len(b) and a[n].isdigit() and b[n].isdigit():
+        return _number_at(a, n) - _number_at(b, n)
+    return (a > b) - (a < b)
+
+
+host_key = cmp_to_key(host_cmp)
+"""``sorted(names, key=host_key)``: names in Slurm's node-name order."""
 
 _TAIL = re.compile(r"^(.*?)(\d+)$")
 

@@ -642,10 +642,12 @@ class JobOptions:
         self.extra: dict[str, str | None] = {}
         self.cli_keys: set[str] = set()
         self.env_keys: set[str] = set()
+        self.given: dict[str, str | None] = {}  # key -> its last value, for -v's "defined options"
 
     def apply(self, key: str, value: str | None, by_env: bool = False) -> None:
         """Apply one parsed option; raises OptionValueError with Slurm's wording."""
         (self.env_keys if by_env else self.cli_keys).add(key)
+        self.given[key] = value
         setter = _SETTERS.get(key)
         if setter is None:
             # accepted, kept for the record (Slurm options minihpc does not act on)
@@ -745,6 +747,65 @@ class JobOptions:
         if self.gpus_per_node:
             job["gpus_per_node"] = self.gpus_per_node
         return job
+
+
+_SHOWN_AS = {"exclusive": "exclusive", "requeue": "requeue", "no-requeue": "no-requeue"}
+"""Flags whose "defined options" value is their own name; other flags show ``set``."""
+_NOT_SHOWN = {"e", "help", "usage", "version"}
+"""Set options that slurm_print_set_options leaves out (sbatch -v -e F lists no error line)."""
+
+
+def _mbytes_text(mb: int) -> str:
+    """Slurm's mbytes_to_str: ``200``, ``2G``, ``3T`` (megabytes bare, larger units when exact)."""
+    n, unit = mb, 0
+    while n and n % 1024 == 0 and unit < 3:
+        n //= 1024
+        unit += 1
+    return f"{n}{' GTP'[unit]}" if unit else str(n)
+
+
+def defined_options(o: JobOptions, cwd: str) -> list[str]:
+    """What -v makes sbatch, srun and salloc print first (slurm_print_set_options): each set option in
+    the option table's order as ``%-20s: %s``, between ``defined options`` and ``end of defined options``."""
+    from orchestrator.slurm.timefmt import format_limit_long, format_timestamp
+
+    names: dict[str, str] = {}
+    for name, _arg, key in _for(o.command):
+        names.setdefault(key, name)
+    lines = ["defined options", "-------------------- --------------------"]
+    for key, name in names.items():
+        if key not in o.given or key in _NOT_SHOWN:
+            continue
+        raw = o.given[key]
+        value: str
+        if key == "v":
+            value = str(o.verbose)
+        elif key in ("t", "time-min"):
+            value = format_limit_long(o.time_limit if key == "t" else o.time_min)
+        elif key == "mem":
+            value = _mbytes_text(o.mem_per_node)
+        elif key == "mem-per-cpu":
+            value = _mbytes_text(o.mem_per_cpu)
+        elif key == "b":
+            value = format_timestamp(o.begin_time)
+        elif key == "o":
+            path = raw or ""
+            value = path if path.startswith("/") else f"{(o.work_dir or cwd).rstrip('/')}/{path}"
+        elif key == "gres":
+            value = f"gres:{raw}"
+        elif key == "signal":
+            value = (raw or "").split("@")[0].split(":")[-1]
+        elif key == "open-mode":
+            value = (raw or "")[:1]
+        elif key in _SHOWN_AS and not raw:
+            value = _SHOWN_AS[key]
+        elif raw is None:
+            value = "set"
+        else:
+            value = raw
+        lines.append(f"{name:<20}: {value}")
+    lines += ["-------------------- --------------------", "end of defined options"]
+    return lines
 
 
 def _time(o: JobOptions, v: str | None, option: str = "--time") -> int:

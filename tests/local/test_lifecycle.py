@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import time
 
 import pytest
@@ -46,6 +47,13 @@ def test_killed_by_signal_reports_signal(local):
     info = local.wait(job)
     assert info["state"] == "FAILED"
     assert info["exit_signal"] == 9
+    # Slurm 22.05: the job FAILED, its batch step (killed by the signal) CANCELLED
+    r = local.run(["sacct", "-j", str(job), "-P", "-n", "-o", "JobID,State,ExitCode"], user=USER)
+    assert r.stdout.splitlines()[:2] == [f"{job}|FAILED|0:9", f"{job}.batch|CANCELLED|0:9"]
+    # and slurmctld gives it the reason it gives a launch failure
+    assert info["reason"] == "JobLaunchFailure"
+    r = local.run(["squeue", "-h", "-t", "all", "-j", str(job), "-o", "%T %r"], user=USER)
+    assert r.stdout == "FAILED JobLaunchFailure\n"
 
 
 def test_cancelled_job_records_who_and_notes_it(local):
@@ -60,7 +68,20 @@ def test_cancelled_job_records_who_and_notes_it(local):
     rec = local.acct(job)
     assert rec["cancelled_by"] == _uid(USER)
     text = (wd / f"slurm-{job}.out").read_text()
-    assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text
+    assert f"slurmstepd-{info['nodes']}: error: *** JOB {job} ON {info['nodes']} CANCELLED AT" in text
+
+
+def test_cancelled_pending_job_keeps_its_reason(local):
+    # slurmctld 22.05: `JobState=CANCELLED Reason=JobHeldUser`, StartTime=EndTime=the moment of scancel
+    held = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER)
+    assert local.job(held)["reason"] == "JobHeldUser"
+    assert local.run(["scancel", str(held)], user=USER).returncode == 0
+    assert (local.job(held)["state"], local.job(held)["reason"]) == ("CANCELLED", "JobHeldUser")
+    r = local.run(["scontrol", "show", "job", str(held)], user=USER)
+    times = re.search(r"StartTime=(\S+) EndTime=(\S+) ", r.stdout)
+    assert times and times.group(1) == times.group(2) != "Unknown", r.stdout
+    r = local.run(["squeue", "-h", "-t", "all", "-j", str(held), "-o", "%T %r"], user=USER)
+    assert r.stdout == "CANCELLED JobHeldUser\n"
 
 
 def test_other_user_cannot_cancel(local):
@@ -125,7 +146,7 @@ def test_timeout_with_early_signal(local):
     assert info["state"] == "TIMEOUT"
     text = (wd / f"slurm-{job}.out").read_text()
     assert "got USR1" in text
-    assert f"*** JOB {job} ON {info['nodes']} CANCELLED AT" in text and "DUE TO TIME LIMIT ***" in text
+    assert f"slurmstepd-{info['nodes']}: error: *** JOB {job} ON {info['nodes']} CANCELLED AT" in text and "DUE TO TIME LIMIT ***" in text
 
 
 @pytest.mark.slow

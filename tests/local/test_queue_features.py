@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 USER = "mhalice"
@@ -167,6 +168,13 @@ def test_kill_on_invalid_dep_cancels_a_job_whose_dependency_can_never_hold(local
                         user=USER)
     info = local.wait(killed, states=("CANCELLED",), timeout=15)
     assert info["reason"] == "DependencyNeverSatisfied"
+    # slurmctld 22.05 cancels it in the name of nobody, StartTime=EndTime, the reason kept
+    r = local.run(["scontrol", "show", "job", str(killed)], user=USER)
+    assert "JobState=CANCELLED Reason=DependencyNeverSatisfied " in r.stdout
+    times = re.search(r"StartTime=(\S+) EndTime=(\S+) ", r.stdout)
+    assert times and times.group(1) == times.group(2) != "Unknown", r.stdout
+    r = local.run(["sacct", "-j", str(killed), "-X", "-P", "-n", "-o", "State,ExitCode"], user=USER)
+    assert r.stdout == "CANCELLED|0:0\n"
     assert (local.job(kept)["state"], local.job(kept)["reason"]) == ("PENDING", "DependencyNeverSatisfied")
     local.run(["scancel", str(kept)], user=USER)
     r = local.run(["sbatch", "--kill-on-invalid-dep=maybe", "--wrap", "true"], user=USER)

@@ -127,3 +127,26 @@ def test_salloc_exports_memory_only_when_asked_for(local):
     assert r.stdout.strip() == "200 unset", r.stderr
     r = local.run(["salloc", "-Q", "-n1", "--mem=300", "bash", "-c", show], user=USER, cwd=wd)
     assert r.stdout.strip() == "unset 300", r.stderr
+
+
+def test_salloc_interrupted_while_pending_cancels_its_job(local):
+    # slurmctld 22.05: the withdrawn request is `CANCELLED by UID`, with the reason it waited for kept
+    wd = local.workdir(USER)
+    blocker = local.submit("#!/bin/bash\n#SBATCH -p devel -n4\nsleep 12\n", user=USER, cwd=wd)
+    local.wait(blocker, states=("RUNNING",))
+    r = local.run(["timeout", "-s", "INT", "2", "salloc", "-p", "devel", "-n1", "true"], user=USER, cwd=wd)
+    m = re.search(r"salloc: Pending job allocation (\d+)", r.stderr)
+    assert m, r.stderr
+    job = int(m.group(1))
+    assert r.stderr.splitlines()[-2:] == [f"salloc: Job allocation {job} has been revoked.",
+                                          "salloc: Job aborted due to signal"]
+    info = local.wait(job, states=("CANCELLED",))
+    assert info["reason"] == "Resources"
+    r = local.run(["sacct", "-j", str(job), "-X", "-P", "-n", "-o", "State"], user=USER)
+    assert r.stdout == f"CANCELLED by {local.run(['id', '-u'], user=USER).stdout.strip()}\n"
+    r = local.run(["timeout", "-s", "INT", "2", "srun", "-p", "devel", "-n1", "true"], user=USER, cwd=wd)
+    m = re.search(r"srun: job (\d+) queued and waiting for resources", r.stderr)
+    assert m, r.stderr
+    assert r.stderr.splitlines()[-2:] == [f"srun: Job allocation {m.group(1)} has been revoked",
+                                          f"srun: Force Terminated JobId={m.group(1)}"]
+    local.run(["scancel", str(blocker)], user=USER)

@@ -79,6 +79,14 @@ def test_task_killed_by_a_signal(local):
     assert r.returncode == 137
     assert re.search(r"srun: error: node\d: task 0: Killed", r.stderr)
     assert re.search(r"srun: Force Terminated StepId=\d+\.0", r.stderr)
+    # Slurm 22.05: the job FAILED with reason JobLaunchFailure, its step CANCELLED
+    r = local.run(["srun", "bash", "-c", "echo JOB=$SLURM_JOB_ID; kill -11 $$"], user=USER, cwd=local.workdir(USER))
+    assert r.returncode == 139
+    job = _job_of(r.stdout)
+    info = local.wait(job)
+    assert (info["state"], info["reason"], info["exit_signal"]) == ("FAILED", "JobLaunchFailure", 11)
+    r = local.run(["sacct", "-j", str(job), "-P", "-n", "-o", "JobID,State,ExitCode"], user=USER)
+    assert f"{job}.0|CANCELLED|0:11" in r.stdout.splitlines()
 
 
 def test_failed_step_fails_the_job_and_shows_in_acct(local):
@@ -464,9 +472,14 @@ def test_scancel_of_one_step_leaves_the_job_running(local):
     out = (wd / f"slurm-{job}.out").read_text()
     assert "srun: Job step aborted: Waiting up to 4 seconds for job step to finish." in out
     assert re.search(rf"slurmstepd-node1: error: \*\*\* STEP {job}\.0 ON node1 CANCELLED AT \S+ \*\*\*", out)
-    assert "step_rc=143" in out and "second" in out
+    # slurmstepd kills a scancelled step's tasks with SIGKILL at once: srun says Killed and exits 137
+    assert "srun: error: node1: task 0: Killed" in out
+    assert "step_rc=137" in out and "second" in out
     steps = _steps(local, job)
     assert steps["0"]["state"] == "CANCELLED" and steps["1"]["state"] == "COMPLETED"
+    r = local.run(["sacct", "-j", str(job), "-P", "-n", "-o", "JobID,State,ExitCode,DerivedExitCode"], user=USER)
+    assert f"{job}|COMPLETED|0:0|0:9" in r.stdout.splitlines()
+    assert f"{job}.0|CANCELLED by {pwd.getpwnam(USER).pw_uid}|0:9|" in r.stdout.splitlines()
 
 
 def test_losing_a_node_ends_the_job_as_node_fail(local):
@@ -622,3 +635,21 @@ def test_no_cpu_bind_leaves_tasks_unbound(local):
     assert r.returncode == 0, r.stderr
     mine = [ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("Cpus_allowed_list")]
     assert r.stdout.splitlines() == ["unset", *mine]
+
+
+def test_verbose_srun_and_salloc_print_their_defined_options(local):
+    # srun/salloc 22.05 -v: slurm_print_set_options before anything else
+    wd = local.workdir(USER)
+    r = local.run(["srun", "-v", "-N1", "-l", "-J", "foo", "true"], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[:8] == [
+        "srun: defined options", "srun: -------------------- --------------------",
+        "srun: job-name            : foo", "srun: label               : set", "srun: nodes               : 1",
+        "srun: verbose             : 1", "srun: -------------------- --------------------",
+        "srun: end of defined options"]
+    r = local.run(["salloc", "-v", "-n1", "true"], user=USER, cwd=wd)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[:6] == [
+        "salloc: defined options", "salloc: -------------------- --------------------",
+        "salloc: ntasks              : 1", "salloc: verbose             : 1",
+        "salloc: -------------------- --------------------", "salloc: end of defined options"]

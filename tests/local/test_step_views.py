@@ -88,3 +88,5 @@ def test_derived_exit_code_is_the_worst_srun_step(local):
     assert local.wait(job)["state"] == "COMPLETED"
     r = local.run(["sacct", "-j", str(job), "-X", "-P", "-n", "-o", "ExitCode,DerivedExitCode"], user=USER)
     assert r.stdout == "0:0|0:9\n"
+    r = local.run(["sacct", "-j", f"{job}.0", "-P", "-n", "-o", "JobID,State,ExitCode"], user=USER)
+    assert r.stdout == f"{job}.0|CANCELLED|0:9\n"  # a step killed by a signal is CANCELLED, not FAILED

@@ -69,14 +69,19 @@ class FakeSlurm:
             fields = list(body.get("fields") or RECORD_FIELDS)
             sel = list(self.jobs)
             ids = body.get("job_ids") or []
-            if ids:
-                want = {int(str(i).split("_")[0]) for i in ids}
-                sel = [j for j in sel if j["job_id"] in want or (j.get("array_job_id") or 0) in want]
+            if ids:  # N: the job or its array's tasks; N_T: that task (Controller._select)
+                want = {int(str(i)) for i in ids if "_" not in str(i)}
+                tasks = {tuple(int(x) for x in str(i).split("_")) for i in ids if "_" in str(i)}
+                sel = [j for j in sel if j["job_id"] in want or (j.get("array_job_id") or 0) in want
+                       or ((j.get("array_job_id") or 0), j.get("array_task_id")) in tasks]
                 if len(ids) == 1 and not sel:
                     raise RpcError("ESLURM_INVALID_JOB_ID", "Invalid job id specified")
             users = body.get("users")
             if users:
                 sel = [j for j in sel if str(j["uid"]) in users or j["user"] in users]
+            partitions = body.get("partitions")
+            if partitions:
+                sel = [j for j in sel if j["partition"] in partitions]
             states = body.get("states")
             if states:
                 sel = [j for j in sel if j["state"] in states]
@@ -95,6 +100,7 @@ class FakeSlurm:
 def job(job_id: int, **kw: Any) -> dict[str, Any]:
     """A job record (Job.record()) with sensible defaults and ``kw`` overrides."""
     steps = kw.pop("steps", [])
+    derived = kw.pop("derived_exit_code", None)  # the Job reads it from its steps
     j = Job(job_id=job_id, cluster=kw.pop("cluster", "arc"), name=kw.pop("name", "wrap"), uid=kw.pop("uid", 1001),
             gid=kw.pop("gid", 1001), user=kw.pop("user", "alice"), group=kw.pop("group", "alice"),
             account=kw.pop("account", "research"), partition=kw.pop("partition", "short"))
@@ -106,6 +112,8 @@ def job(job_id: int, **kw: Any) -> dict[str, Any]:
         setattr(j, k, v)
     rec = j.record()
     rec["steps"] = [Step(job_id=job_id, **s).record() for s in steps]
+    if derived is not None:
+        rec["derived_exit_code"] = derived
     return rec
 
 

@@ -140,3 +140,14 @@ def test_derived_exit_code_is_a_wait_status(slurm: FakeSlurm) -> None:
     slurm.serve_jobs()
     out = run("sacct", "-X", "-P", "-n", "-o", "JobID,ExitCode,DerivedExitCode", "-j", "9,12")[1]
     assert out == "9|5:0|1:0\n12|0:0|0:9\n"
+
+
+def test_exit_codes_of_128_and_more_lose_128(slurm: FakeSlurm) -> None:
+    # sacct 22.05 prints `exit 200` as 72:0 and `exit 139` as 11:0; DerivedExitCode and scontrol do not
+    step = {"step_id": "0", "name": "bash", "state": "FAILED", "exit_code": 200, "start_time": T0, "end_time": T0 + 1}
+    slurm.jobs = [job(11, state="FAILED", exit_code=139, derived_exit_code=200 << 8, start_time=T0, end_time=T0 + 1,
+                      steps=[step]),
+                  job(13, state="FAILED", exit_code=127, start_time=T0, end_time=T0 + 1)]
+    slurm.serve_jobs()
+    out = run("sacct", "-P", "-n", "-o", "JobID,ExitCode,DerivedExitCode", "-j", "11,13")[1]
+    assert out == "11|11:0|200:0\n11.0|72:0|\n13|127:0|0:0\n"

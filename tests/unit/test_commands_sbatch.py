@@ -214,3 +214,25 @@ def test_work_dir_option(slurm: FakeSlurm, tmp_path: Path) -> None:
     assert slurm.ops("submit")[-1]["job"]["work_dir"] == str(tmp_path)
     run("sbatch", "--chdir=rel", "--wrap=true")
     assert slurm.ops("submit")[-1]["job"]["work_dir"] == os.path.join(os.getcwd(), "rel")
+
+
+def test_verbose_prints_the_defined_options(slurm: FakeSlurm) -> None:
+    # sbatch 22.05 -v (slurm_print_set_options): set options in the option table's order, -e left out
+    submit_ok(slurm)
+    rc, out, err = run("sbatch", "-v", "-N", "1-2", "-n", "4", "--mem=2G", "-o", "/tmp/out.%j", "-e", "err",
+                       "--begin=2030-01-01T10:00:00", "--exclusive", "--hold", "--signal=USR1@60", "-t", "1-2:00",
+                       "--open-mode=append", "--gres=gpu:1", "-J", "name", "--wrap", "true")
+    assert (rc, out) == (0, "Submitted batch job 42\n")
+    assert err == "".join(f"sbatch: {line}\n" for line in [
+        "defined options", "-------------------- --------------------",
+        "begin               : 2030-01-01T10:00:00", "exclusive           : exclusive",
+        "gres                : gres:gpu:1", "hold                : set", "job-name            : name",
+        "mem                 : 2G", "nodes               : 1-2", "ntasks              : 4",
+        "open-mode           : a", "output              : /tmp/out.%j", "signal              : USR1",
+        "time                : 1-02:00:00", "verbose             : 1", "wrap                : true",
+        "-------------------- --------------------", "end of defined options"])
+    rc, _, err = run("sbatch", "-vv", "--mem-per-cpu=200", "-t", "5", "--wrap", "true")
+    assert "sbatch: mem-per-cpu         : 200\nsbatch: time                : 00:05:00\n" in err
+    assert "sbatch: verbose             : 2\n" in err
+    assert run("sbatch", "-Q", "-v", "--wrap", "true")[::2] == (
+        1, "sbatch: error: don't specify both --verbose (-v) and --quiet (-Q)\n")

@@ -285,6 +285,12 @@ def test_steps_filters(stepq: FakeSlurm) -> None:
     assert run("squeue", "-h", "-o", "%i", "-s", "2.batch")[1].split() == ["2.0"]  # Slurm reads "batch" as 0
     assert run("squeue", "-s", "2") == (1, "", "squeue: error: Invalid job_step id: 2.??\n")
     assert run("squeue", "-s", "-j") == (1, "", "squeue: error: Incompatible options --jobs and --steps\n")
+    # the controller picks the jobs; one it does not know lists no steps, without an error (as 22.05)
+    assert ids("-j", "999") == []
+    assert run("squeue", "-s", "-j", "999") == (0, "         STEPID     NAME PARTITION     USER      TIME NODELIST\n", "")
+    ids("-u", "alice", "-p", "devel", "-j", "10_3,12")
+    assert {k: v for k, v in stepq.ops("jobs")[-1].items() if k in ("users", "partitions", "job_ids")} == \
+        {"users": ["1001"], "partitions": ["devel"], "job_ids": ["10_3", "12"]}
 
 
 @pytest.fixture

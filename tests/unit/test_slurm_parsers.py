@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from orchestrator.slurm.hostlist import HostlistError, compress, expand
+from orchestrator.slurm.hostlist import HostlistError, compress, expand, host_key
 from orchestrator.slurm.patterns import expand as expand_pattern
 from orchestrator.slurm.states import JobState, parse_job_states
 from orchestrator.slurm.timefmt import (
@@ -31,12 +31,21 @@ pytestmark = pytest.mark.unit
     ("n[8-10]", ["n8", "n9", "n10"]),
     ("a[1-2]b[1-2]", ["a1b1", "a1b2", "a2b1", "a2b2"]),
     ("x,x", ["x"]),
+    ("n[1-]", ["n1"]),  # Slurm's _parse_single_range: LO- is LO (scontrol show hostnames 'n[1-]' -> n1)
+    ("n[01-,5]", ["n01", "n5"]),
 ])
 def test_expand(text, names):
     assert expand(text) == names
 
 
-@pytest.mark.parametrize("bad", ["arc-c[001-", "arc-c[3-1]", "a[1-x]", "a]1[", "a[[1]]", "a[]"])
+def test_node_name_order():
+    # sinfo's _sort_by_node_list and squeue -S N: at the first difference digits compare as numbers
+    assert sorted(["n10", "n9", "gpu1", "a10x", "a9x", "n1"], key=host_key) == ["a9x", "a10x", "gpu1", "n1", "n9",
+                                                                               "n10"]
+
+
+@pytest.mark.parametrize("bad", ["arc-c[001-", "arc-c[3-1]", "a[1-x]", "a]1[", "a[[1]]", "a[]", "n[1-3-4]",
+                                 "n[-3]", "n[1,,2]"])
 def test_expand_rejects_malformed(bad):
     with pytest.raises(HostlistError):
         expand(bad)

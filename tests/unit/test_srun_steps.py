@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.scheduler.errors import SlurmError
-from orchestrator.scheduler.steps import StepRequest, combine_status, plan_step
+from orchestrator.scheduler.steps import StepRequest, combine_status, plan_step, step_state
 
 pytestmark = pytest.mark.unit
 
@@ -72,6 +72,15 @@ def test_srun_exit_status_rule():
     assert combine_status((3, 0), 0, 9) == (0, 9)  # a signal beats any exit code
     assert combine_status((0, 15), 5, 0) == (0, 15)
     assert combine_status((0, 9), 0, 15) == (0, 15)
+
+
+def test_a_step_killed_by_a_signal_is_cancelled():
+    # slurmdbd 22.05: `srun sh -c 'kill -9 $$'` is `CANCELLED 0:9`, `exit 3` is `FAILED 3:0`
+    assert step_state((0, 9), set()) == "CANCELLED"
+    assert step_state((0, 11), set()) == "CANCELLED"
+    assert step_state((3, 0), set()) == "FAILED"
+    assert step_state((0, 0), set()) == "COMPLETED"
+    assert step_state((0, 9), {"OUT_OF_MEMORY"}) == "OUT_OF_MEMORY"
 
 
 def test_srun_io_modes():
