@@ -1,32 +1,30 @@
-"""munge credentials through libmunge (ctypes), as Slurm's auth/munge plugin uses them.
+"""munge credentials, as Slurm's auth/munge plugin uses them.
 
-Encoding and decoding go through the local munged, whose key is shared by every
-host of the service. ctypes keeps it in-process (no fork per request), which is
-what keeps sbatch fast. The socket path can be moved for local mode with
-``MINIHPC_MUNGE_SOCKET``.
+Encoding and decoding go through the local munged, whose key is shared by every host of the
+service; the socket path can be moved for local mode with ``MINIHPC_MUNGE_SOCKET``.
 
-Only the C core ``_ctypes`` is imported: the ``ctypes`` package defines every C
-type and loader class in Python, about 2.5 ms of each user command's start-up,
-and libmunge needs five functions and four types.
+Encoding, which every user command does once, speaks munged's socket protocol directly (the
+message libmunge's munge_encode sends, src/libcommon/m_msg.c): loading libmunge through ctypes
+costs a command ~1.3 ms (_ctypes, libffi and libmunge, each opened on fuse-overlayfs), sending
+one message ~0.1. munged authenticates the caller from the socket itself (SO_PEERCRED), as for
+libmunge's own clients, so the credential says who really asked. Decoding, which the daemons
+do, goes through libmunge itself (libmunge.py).
 """
 
 from __future__ import annotations
 
-import _ctypes
+import _socket
+import _struct
 import os
+import time
 
 from orchestrator.lazylog import get_logger
-
-TYPE_CHECKING = False  # importing typing costs a user command milliseconds
-if TYPE_CHECKING:
-    from typing import Any
 
 log = get_logger(__name__)
 
 __all__ = ["AuthError", "Identity", "decode", "encode"]
 
-_MUNGE_OPT_SOCKET = 8
-_EMUNGE_SNAFU = 1
+EMUNGE_SNAFU = 1
 _EMUNGE_SOCKET = 6
 _EMUNGE_CRED_REPLAYED = 17
 
@@ -58,139 +56,79 @@ class Identity:
         self.payload = payload
 
 
-# the C types libmunge's prototypes use (what ctypes.c_int & co. are)
-class _Int(_ctypes._SimpleCData):
-    _type_ = "i"
-
-
-class _UInt32(_ctypes._SimpleCData):
-    _type_ = "I"
-
-
-class _CharP(_ctypes._SimpleCData):
-    _type_ = "z"
-
-
-class _VoidP(_ctypes._SimpleCData):
-    _type_ = "P"
-
-
-class _Char(_ctypes._SimpleCData):
-    _type_ = "c"
-
-
-class _Func(_ctypes.CFuncPtr):
-    _flags_ = _ctypes.FUNCFLAG_CDECL
-    _restype_ = _Int
-
-
-class _Lib:
-    """A dlopen()ed library: what ctypes.CDLL is to CFuncPtr (it reads ``_handle``)."""
-
-    def __init__(self, name: str | None) -> None:
-        self._handle = _ctypes.dlopen(name, _ctypes.RTLD_LOCAL)  # type: ignore[arg-type]  # None: the program
-
-    def fn(self, name: str, restype: type | None, *argtypes: type) -> Any:
-        f = _Func((name, self))  # type: ignore[arg-type]  # any object with _handle, as CDLL
-        f.restype = restype
-        f.argtypes = argtypes
-        return f
-
-
-class _Munge:
-    """libmunge's functions with their prototypes (munge.h)."""
-
-    def __init__(self) -> None:
-        try:
-            lib = _Lib("libmunge.so.2")  # Debian's soname; find_library costs commands ~10 ms
-        except OSError:
-            from ctypes.util import find_library
-
-            try:
-                lib = _Lib(find_library("munge") or "libmunge.so")
-            except OSError as exc:
-                raise AuthError(f"cannot load libmunge ({exc}); install the libmunge2 package",
-                                _EMUNGE_SNAFU) from None
-        ptr = _ctypes.POINTER
-        # char **cred: read as void* so that the same pointer can be given back to free()
-        self.encode = lib.fn("munge_encode", _Int, ptr(_VoidP), _VoidP, _VoidP, _Int)
-        self.decode = lib.fn("munge_decode", _Int, _CharP, _VoidP, ptr(_VoidP), ptr(_Int), ptr(_UInt32),
-                             ptr(_UInt32))
-        self.strerror = lib.fn("munge_strerror", _CharP, _Int)
-        self.ctx_create = lib.fn("munge_ctx_create", _VoidP)
-        self.ctx_destroy = lib.fn("munge_ctx_destroy", None, _VoidP)
-        self.ctx_set = lib.fn("munge_ctx_set", _Int, _VoidP, _Int, _CharP)
-        self.ctx_strerror = lib.fn("munge_ctx_strerror", _CharP, _VoidP)
-        self.free = _Lib(None).fn("free", None, _VoidP)
-
-
-_lib: _Munge | None = None
-
-
-def _load() -> _Munge:
-    global _lib
-    if _lib is None:
-        _lib = _Munge()
-    return _lib
-
-
-def _ctx(lib: _Munge) -> int | None:
-    sock = os.environ.get("MINIHPC_MUNGE_SOCKET")
-    if not sock:
-        return None
-    ctx = lib.ctx_create()
-    lib.ctx_set(ctx, _MUNGE_OPT_SOCKET, sock.encode())
-    return int(ctx)
-
-
-def _error(lib: _Munge, ctx: int | None, rc: int) -> AuthError:
-    detail = lib.ctx_strerror(ctx) if ctx else None
-    text = (detail or lib.strerror(rc) or b"unknown munge error").decode(errors="replace")
-    return AuthError(text, rc)
-
-
-def _string_at(address: int, size: int) -> bytes:
-    """``size`` bytes at ``address`` (ctypes.string_at)."""
-    array: Any = type("_Bytes", (_ctypes.Array,), {"_type_": _Char, "_length_": size})
-    return bytes(array.from_address(address).raw)
+SOCKET = "/run/munge/munge.socket.2"
+"""munged's default socket (MUNGE_SOCKET_NAME)."""
+_MAGIC = 0x00606D4B  # m_msg.h MUNGE_MSG_MAGIC
+_VERSION = 4  # MUNGE_MSG_VERSION
+_ENC_REQ, _ENC_RSP = 2, 3  # m_msg_type_t
+_DEFAULT = 1  # MUNGE_CIPHER_DEFAULT, MUNGE_MAC_DEFAULT, MUNGE_ZIP_DEFAULT
+_ANY = 0xFFFFFFFF  # MUNGE_UID_ANY, MUNGE_GID_ANY: any user may decode
+_HEADER = _struct.Struct(">IBBBI")  # magic, version, type, retry, body length
+_TIMEOUT = 2.0  # MUNGE_SOCKET_TIMEOUT_MSECS
+_CONNECT_ATTEMPTS, _CONNECT_RETRY = 10, 0.05  # MUNGE_SOCKET_CONNECT_*: munged's backlog may be full
 
 
 def encode(payload: bytes = b"") -> str:
-    """A credential for the calling process's uid and gid, carrying ``payload``."""
-    lib = _load()
-    ctx = _ctx(lib)
-    cred = _VoidP()
+    """A credential for the calling process's uid and gid, carrying ``payload`` (munge_encode with
+    the default cipher, MAC, compression and time-to-live, decodable by anyone)."""
+    path = os.environ.get("MINIHPC_MUNGE_SOCKET") or SOCKET
+    body = _struct.pack(">BBBBIIII", _DEFAULT, _DEFAULT, _DEFAULT, 0, 0, _ANY, _ANY, len(payload)) + payload
+    sock = _connect(path)
     try:
-        rc = lib.encode(_ctypes.byref(cred), ctx, payload, len(payload))
-        if rc != 0:
-            raise _error(lib, ctx, rc)
-        assert cred.value is not None
-        text = _CharP.from_buffer(cred).value.decode()
+        sock.sendall(_HEADER.pack(_MAGIC, _VERSION, _ENC_REQ, 0, len(body)) + body)
+        magic, version, kind, _retry, length = _HEADER.unpack(_recv(sock, _HEADER.size))
+        if (magic, version, kind) != (_MAGIC, _VERSION, _ENC_RSP):
+            raise AuthError(f"Received unexpected message type: wanted {_ENC_RSP}, got {kind}", _EMUNGE_SOCKET)
+        reply = _recv(sock, length)
+    except OSError as exc:
+        raise AuthError(f"Failed to receive message: {exc.strerror or exc}", _EMUNGE_SOCKET) from None
     finally:
-        if cred.value:
-            lib.free(cred)
-        if ctx:
-            lib.ctx_destroy(ctx)
-    return text
+        sock.close()
+    # error number and its text, then the credential: uint8, uint8 length, text, uint32 length, data
+    if len(reply) < 2 or len(reply) < 6 + reply[1]:
+        raise AuthError("Failed to unpack message body", _EMUNGE_SOCKET)
+    error, elen = reply[0], reply[1]
+    if error:
+        raise AuthError(reply[2:2 + elen].rstrip(b"\0").decode(errors="replace") or f"munge error {error}", error)
+    (dlen,) = _struct.unpack_from(">I", reply, 2 + elen)
+    return reply[6 + elen:6 + elen + dlen].split(b"\0", 1)[0].decode()
+
+
+def _connect(path: str) -> _socket.socket:
+    """libmunge's connect: the socket must exist, and a full backlog is retried with a linear back-off."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        raise AuthError(f'Failed to access "{path}": {exc.strerror}', _EMUNGE_SOCKET) from None
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.settimeout(_TIMEOUT)
+    for attempt in range(1, _CONNECT_ATTEMPTS + 1):
+        try:
+            sock.connect(path)
+            return sock
+        except ConnectionRefusedError as exc:
+            if attempt == _CONNECT_ATTEMPTS:
+                sock.close()
+                raise AuthError(f'Failed to connect to "{path}": {exc.strerror}', _EMUNGE_SOCKET) from None
+            time.sleep(attempt * _CONNECT_RETRY)
+        except OSError as exc:
+            sock.close()
+            raise AuthError(f'Failed to connect to "{path}": {exc.strerror}', _EMUNGE_SOCKET) from None
+    raise AssertionError("unreachable")
+
+
+def _recv(sock: _socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise AuthError(f"Received incomplete message: {len(data)} of {n} bytes", _EMUNGE_SOCKET)
+        data += chunk
+    return data
 
 
 def decode(cred: str) -> Identity:
-    """Check a credential; raises AuthError for bad, expired or replayed ones."""
-    lib = _load()
-    ctx = _ctx(lib)
-    buf = _VoidP()
-    length = _Int()
-    uid = _UInt32()
-    gid = _UInt32()
-    try:
-        rc = lib.decode(cred.encode(), ctx, _ctypes.byref(buf), _ctypes.byref(length),
-                        _ctypes.byref(uid), _ctypes.byref(gid))
-        payload = _string_at(buf.value, length.value) if buf.value and length.value > 0 else b""
-        if rc != 0:
-            raise _error(lib, ctx, rc)
-    finally:
-        if buf.value:
-            lib.free(buf)
-        if ctx:
-            lib.ctx_destroy(ctx)
-    return Identity(uid.value, gid.value, payload)
+    """Check a credential; raises AuthError for bad, expired or replayed ones (libmunge, libmunge.py)."""
+    from orchestrator.scheduler.libmunge import decode as libmunge_decode
+
+    return libmunge_decode(cred)

@@ -197,6 +197,30 @@ def _raw_sender(local):
     return send
 
 
+def test_credentials_made_over_munged_socket_are_what_libmunge_decodes(local, tmp_path):
+    """The commands encode by munged's socket protocol, the daemons decode with libmunge: who made it,
+    its payload, and munge's own refusals (a replay; no munged) come through."""
+    from orchestrator.scheduler import auth
+
+    os.environ["MINIHPC_MUNGE_SOCKET"] = str(local.cluster.munge_socket)
+    cred = auth.encode(b"payload \x00\xff bytes")
+    assert cred.startswith("MUNGE:") and cred.endswith(":")
+    ident = auth.decode(cred)
+    assert (ident.uid, ident.gid, ident.payload) == (os.getuid(), os.getgid(), b"payload \x00\xff bytes")
+    with pytest.raises(auth.AuthError) as replay:
+        auth.decode(cred)
+    assert replay.value.replayed and "replayed" in str(replay.value).lower()
+    assert auth.decode(auth.encode()).payload == b""
+    missing = tmp_path / "no-munged.socket"
+    os.environ["MINIHPC_MUNGE_SOCKET"] = str(missing)
+    try:
+        with pytest.raises(auth.AuthError) as gone:
+            auth.encode(b"x")
+        assert gone.value.no_daemon and str(gone.value) == f'Failed to access "{missing}": No such file or directory'
+    finally:
+        os.environ["MINIHPC_MUNGE_SOCKET"] = str(local.cluster.munge_socket)
+
+
 def test_unsigned_or_replayed_request_is_refused(local):
     import json
 

@@ -62,7 +62,8 @@ def test_loads_refuses_malformed_text(bad: str | bytes) -> None:
 
 
 def test_commands_start_without_heavy_modules() -> None:
-    """What sbatch and squeue load before they run: no json/re/enum/socket/typing/collections/datetime/ctypes."""
+    """What sbatch and squeue load before they run: no json/re/enum/socket/typing/collections/datetime/ctypes
+    (munge credentials are made over munged's socket; only the daemons load libmunge)."""
     code = ("import sys\nsys.path.insert(0, sys.argv[1])\n"
             "import orchestrator.commands.sbatch, orchestrator.commands.squeue, orchestrator.scheduler.client\n"
             "import orchestrator.slurm.options, orchestrator.slurm.directives, orchestrator.slurm.timefmt\n"
@@ -72,7 +73,7 @@ def test_commands_start_without_heavy_modules() -> None:
     assert r.returncode == 0, r.stderr
     loaded = set(r.stdout.split())
     heavy = {"json", "re", "enum", "socket", "selectors", "typing", "collections", "datetime", "importlib",
-             "dataclasses", "logging", "encodings.idna", "ctypes"}
+             "dataclasses", "logging", "encodings.idna", "ctypes", "_ctypes"}
     assert loaded & heavy == set()
 
 
