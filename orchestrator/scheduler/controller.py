@@ -617,6 +617,7 @@ class Controller:
             job.array_task_str = format_ranges(array.ids)
             job.array_max_tasks = array.throttle
             job.array_spec = str(spec["array"])
+        compact(job)  # once the job is complete: it stays in memory
         self.store.insert_job(job, script, env, argv)
         self.jobs[job.job_id] = job
         self.schedule_soon()
@@ -695,7 +696,7 @@ class Controller:
         if job.dependency:
             job.dependency_spec = job.dependency  # SLURM_JOB_DEPENDENCY keeps what was asked for
             self._validate_dependency(job)
-        return compact(job)
+        return job
 
     def _validate_resources(self, job: Job, part: PartitionSpec) -> None:
         try:
@@ -1065,7 +1066,7 @@ class Controller:
             meta.array_task_id = task_id
             meta.array_task_str = ""
             return meta
-        task = job_from_record(meta.record())
+        task = compact(job_from_record(meta.record()))  # shares the array's options
         task.job_id = self.store.allocate_job_ids(1)
         task.array_task_id = task_id
         task.array_task_str = ""
@@ -1275,6 +1276,7 @@ class Controller:
             finally:  # what was applied before a refused key stays applied: the plugins must see it
                 for plugin in self.plugins:
                     plugin.on_update(job)
+                compact(job)  # a changed option gave the job a copy of its own: share again
 
         return self._control(req, update)
 
