@@ -1066,11 +1066,12 @@ class Controller:
             meta.array_task_id = task_id
             meta.array_task_str = ""
             return meta
-        task = compact(job_from_record(meta.record()))  # shares the array's options
+        task = job_from_record(meta.record())
         task.job_id = self.store.allocate_job_ids(1)
         task.array_task_id = task_id
         task.array_task_str = ""
         task.steps = []
+        compact(task)  # it shares the array's options
         meta.array_task_str = format_ranges(ids)
         self.jobs[task.job_id] = task
         self._save(meta, task)

@@ -1,11 +1,22 @@
-"""The job model: records unchanged by the memory layout (shared options), and JobTable, the controller's
-resident jobs with the unfinished ones kept apart for scheduling passes."""
+"""The job model: records unchanged by the memory layout (parts shared between jobs alike), and JobTable,
+the controller's resident jobs with the unfinished ones kept apart for scheduling passes."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from orchestrator.scheduler.job import RECORD_FIELDS, Job, JobTable, share_options
+import pytest
+
+from orchestrator.scheduler.job import (
+    NO_ALLOCATION,
+    NO_STEPS,
+    RECORD_FIELDS,
+    Job,
+    JobTable,
+    Step,
+    job_from_values,
+    share_parts,
+)
 
 
 def _job(job_id: int, state: str = "PENDING") -> Job:
@@ -53,24 +64,50 @@ def test_the_record_has_every_field_in_order_with_the_values_given() -> None:
     record = job.record()
     assert tuple(record) == RECORD_FIELDS == tuple(f.name for f in dataclasses.fields(Job))
     assert record == given
-    assert share_options(job).record() == given, "sharing the options changes no value"
+    assert share_parts(job).record() == given, "sharing the parts changes no value"
     assert job == Job(**given)
 
 
 def test_jobs_submitted_alike_share_their_options_until_one_changes() -> None:
-    a, b = share_options(_alike(1)), share_options(_alike(2))
+    a, b = share_parts(_alike(1)), share_parts(_alike(2))
     assert a.work_dir is b.work_dir and a.user is b.user
     assert a.record()["job_id"] == 1 and b.record()["priority"] == 8, "own fields stay each job's own"
     b.name = "other"
     b.num_nodes = 3
     assert (a.name, a.num_nodes) == ("wrap", 1), "changing one job's option leaves the others alone"
     assert (b.name, b.num_nodes) == ("other", 3)
-    c = share_options(_alike(3, name="other", num_nodes=3))
+    c = share_parts(_alike(3, name="other", num_nodes=3))
     assert c.record() == {**b.record(), "job_id": 3, "submit_time": c.submit_time, "priority": 7}
-    assert share_options(b).name is c.name
+    assert share_parts(b).name is c.name
 
 
 def test_shared_options_compare_values_with_their_types() -> None:
-    a = share_options(_alike(1, exclusive=True))
-    b = share_options(_alike(2, exclusive=1))
+    a = share_parts(_alike(1, exclusive=True))
+    b = share_parts(_alike(2, exclusive=1))
     assert a.record()["exclusive"] is True and b.record()["exclusive"] == 1 and b.record()["exclusive"] is not True
+
+
+def test_jobs_that_have_not_run_share_the_run_defaults_and_a_run_gets_its_own() -> None:
+    a, b = _alike(1), share_parts(_alike(2, cpus_per_node={}, steps=[]))
+    assert a.cpus_per_node is b.gpus_per_node is NO_ALLOCATION and a.steps is b.steps is NO_STEPS
+    with pytest.raises(TypeError):
+        a.steps.append(Step(1, "0"))
+    with pytest.raises(TypeError):
+        a.cpus_per_node["arc-c001"] = 1
+    assert a.record()["steps"] == [] and a.record()["cpus_per_node"] == {}
+    a.start_time = 1700000100.0
+    a.cpus_per_node = {"arc-c001": 1}
+    a.steps = [Step(1, "batch")]
+    assert (b.start_time, b.cpus_per_node, b.steps) == (0.0, {}, []), "one job's run leaves the others alone"
+    assert share_parts(a).start_time == 1700000100.0 and a.record()["steps"][0]["step_id"] == "batch"
+    c = share_parts(_alike(3, start_time=0, exit_code=0.0))
+    assert type(c.record()["start_time"]) is int and type(c.record()["exit_code"]) is float, "types are kept"
+
+
+def test_a_job_from_all_its_values_is_the_job_the_constructor_makes() -> None:
+    job = _alike(4, start_time=1700000100.0, nodes="arc-c001", cpus_per_node={"arc-c001": 1})
+    again = job_from_values({name: getattr(job, name) for name in RECORD_FIELDS})
+    assert again == job and again.record() == job.record() and again.cpus_per_node == {"arc-c001": 1}
+    pending = job_from_values({k: getattr(_alike(5), k) for k in RECORD_FIELDS if k not in ("qos", "steps")})
+    assert pending.qos == "normal", "without every field, the constructor's defaults apply"
+    assert pending.steps is NO_STEPS and pending.cpus_per_node is NO_ALLOCATION
