@@ -628,6 +628,7 @@ class Controller:
             job.array_task_str = format_ranges(array.ids)
             job.array_max_tasks = array.throttle
             job.array_spec = str(spec["array"])
+        compact(job)  # once the job is complete: it stays in memory
         self.store.insert_job(job, script, env, argv)
         self.jobs[job.job_id] = job
         self.schedule_soon()
@@ -706,7 +707,7 @@ class Controller:
         if job.dependency:
             job.dependency_spec = job.dependency  # SLURM_JOB_DEPENDENCY keeps what was asked for
             self._validate_dependency(job)
-        return compact(job)
+        return job
 
     def _validate_resources(self, job: Job, part: PartitionSpec) -> None:
         try:
@@ -1076,6 +1077,7 @@ class Controller:
         task.array_task_id = task_id
         task.array_task_str = ""
         task.steps = []
+        compact(task)  # it shares the array's options
         meta.array_task_str = format_ranges(ids)
         self.jobs[task.job_id] = task
         self._save(meta, task)
@@ -1288,6 +1290,7 @@ class Controller:
             finally:  # what was applied before a refused key stays applied: the plugins must see it
                 for plugin in self.plugins:
                     plugin.on_update(job)
+                compact(job)  # a changed option gave the job a copy of its own: share again
 
         return self._control(req, update)
 

@@ -538,7 +538,7 @@ class ControllerSteps(Plugin):
                     cpus=sum(plan.cpus.values()), tasks_per_node=plan.tasks_per_node,
                     cpu_bind=str(b.get("cpu_bind") or ""), srun_host=str(b.get("srun_host") or ""),
                     srun_pid=int(b.get("srun_pid") or 0))
-        job.steps.append(step)
+        job.steps = [*job.steps, step]  # a job that had not run holds the shared, read-only NO_STEPS
         cpu_ids = self._step_cpu_ids(job, plan)
         self.active.setdefault(job.job_id, {})[step_id] = _Active(step, plan.consumed, plan.tasks,
                                                                   set(plan.nodes), cpu_ids=cpu_ids)
