@@ -71,7 +71,7 @@ def inner(workdir: str, only: list[str] | None = None) -> dict[str, float]:
         # the floor every command pays, measured alongside: this machine's speed varies by half
         # from hour to hour, and sbatch's own share is what the code controls
         out["python_startup_ms_median"] = statistics.median(
-            timed("python3", "-IS", "-c", "pass") for _ in range(40))
+            timed(sys.executable, "-IS", "-c", "pass") for _ in range(40))
     cancel_all()
 
     # submit -> RUNNING on idle nodes, from the controller's own timestamps
