@@ -18,9 +18,7 @@ import _struct
 import os
 import time
 
-from orchestrator.lazylog import get_logger
-
-log = get_logger(__name__)
+from orchestrator.scheduler.protocol import ProtocolError, recv_exact
 
 __all__ = ["AuthError", "Identity", "decode", "encode"]
 
@@ -76,10 +74,12 @@ def encode(payload: bytes = b"") -> str:
     sock = _connect(path)
     try:
         sock.sendall(_HEADER.pack(_MAGIC, _VERSION, _ENC_REQ, 0, len(body)) + body)
-        magic, version, kind, _retry, length = _HEADER.unpack(_recv(sock, _HEADER.size))
+        magic, version, kind, _retry, length = _HEADER.unpack(recv_exact(sock, _HEADER.size))
         if (magic, version, kind) != (_MAGIC, _VERSION, _ENC_RSP):
             raise AuthError(f"Received unexpected message type: wanted {_ENC_RSP}, got {kind}", _EMUNGE_SOCKET)
-        reply = _recv(sock, length)
+        reply = recv_exact(sock, length)
+    except ProtocolError:
+        raise AuthError("Received incomplete message from munged", _EMUNGE_SOCKET) from None
     except OSError as exc:
         raise AuthError(f"Failed to receive message: {exc.strerror or exc}", _EMUNGE_SOCKET) from None
     finally:
@@ -115,16 +115,6 @@ def _connect(path: str) -> _socket.socket:
             sock.close()
             raise AuthError(f'Failed to connect to "{path}": {exc.strerror}', _EMUNGE_SOCKET) from None
     raise AssertionError("unreachable")
-
-
-def _recv(sock: _socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise AuthError(f"Received incomplete message: {len(data)} of {n} bytes", _EMUNGE_SOCKET)
-        data += chunk
-    return data
 
 
 def decode(cred: str) -> Identity:
