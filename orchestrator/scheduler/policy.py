@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from orchestrator.cluster.config import PartitionSpec
 from orchestrator.scheduler.job import Job
-from orchestrator.scheduler.resources import Allocation, NodeState, constraint_matches, fit
+from orchestrator.scheduler.resources import Allocation, NodeState, constraint_matches, fit, fit_key
 from orchestrator.slurm.hostlist import compress, expand
 from orchestrator.slurm.timefmt import INFINITE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Pass", "Reservation", "candidate_nodes", "earliest_start", "limit_reason", "schedule"]
+__all__ = ["Pass", "Reservation", "candidate_nodes", "earliest_start", "limit_reason", "schedule", "shape"]
 
 MAX_RESERVATIONS = 16
 MAX_TESTED = 1000
@@ -44,6 +44,13 @@ class Pass:
 
 def sort_key(job: Job, tiers: dict[str, int]) -> tuple[int, int, float, int]:
     return (-tiers.get(job.partition, 1), -job.priority, job.submit_time, job.job_id)
+
+
+def shape(job: Job) -> tuple[object, ...]:
+    """Where a job may go and what it asks for there. Within one pass, jobs of one shape have the
+    same candidate nodes and fit (or fail to) alike, since nodes only fill during a pass: a queue
+    of like jobs is then tested once, not once a job (the controller's largest cost under a burst)."""
+    return (job.partition, job.req_nodes, job.exc_nodes, job.features, *fit_key(job))
 
 
 def job_end(job: Job, now: float) -> float:
@@ -136,6 +143,9 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
     result = Pass([])
     reservations: list[Reservation] = []
     blocked_parts: set[str] = set()
+    places: dict[tuple[object, ...], tuple[list[NodeState], list[NodeState]]] = {}  # shape -> candidates, usable
+    unfit: set[tuple[object, ...]] = set()  # shapes that did not fit now: nodes only fill, so they won't
+    estimates: dict[tuple[object, ...], tuple[int, tuple[float, Allocation] | None]] = {}  # (starts then, est)
     for job in sorted(pending, key=lambda j: sort_key(j, tiers)):
         if job.hold:
             job.reason = "JobHeldAdmin" if job.hold == "admin" else "JobHeldUser"
@@ -160,17 +170,22 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
             job.reason = "Priority"
             continue
         result.tested += 1
-        cands = candidate_nodes(job, part, nodes)
+        key = shape(job)
+        if key not in places:
+            cands = candidate_nodes(job, part, nodes)
+            places[key] = (cands, [n for n in cands if n.usable])
+        cands, usable = places[key]
         if job.req_nodes:
             missing = [n for n in expand(job.req_nodes) if n not in nodes or not nodes[n].usable]
             if missing:
                 job.reason = f"ReqNodeNotAvail, UnavailableNodes:{compress(missing)}"
                 continue
-        usable = [n for n in cands if n.usable]
         if not usable:
             job.reason = DOWN_REASON if cands else "Resources"
             continue
-        alloc = fit(job, usable, default_mem, part.oversubscribe)
+        alloc = None if key in unfit else fit(job, usable, default_mem, part.oversubscribe)
+        if alloc is None:
+            unfit.add(key)
         end = now + (FAR_FUTURE if job.time_limit == INFINITE else job.time_limit * 60)
         if alloc is not None and not _reserved_conflict(alloc, end, reservations):
             if take_task is not None and job.array_task_str and job.array_task_id is None:
@@ -207,8 +222,13 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
         job.reason = "Priority" if job.partition in blocked_parts else "Resources"
         blocked_parts.add(job.partition)
         if len(reservations) < MAX_RESERVATIONS:
-            est = earliest_start(job, cands, running + [j for j, _ in result.starts], now, default_mem,
-                                 part.oversubscribe)
+            known = estimates.get(key)
+            if known is not None and known[0] == len(result.starts):  # nothing started since
+                est = known[1]
+            else:
+                est = earliest_start(job, cands, running + [j for j, _ in result.starts], now, default_mem,
+                                     part.oversubscribe)
+                estimates[key] = (len(result.starts), est)
             if est is not None:
                 reservations.append(Reservation(set(est[1].cpus), est[0]))
     return result

@@ -16,7 +16,7 @@ from orchestrator.scheduler.job import Job
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Allocation", "GresRequest", "NodeState", "constraint_matches", "fit", "parse_gres_request"]
+__all__ = ["Allocation", "GresRequest", "NodeState", "constraint_matches", "fit", "fit_key", "parse_gres_request"]
 
 
 @dataclass
@@ -233,6 +233,12 @@ def validate_constraint(expr: str, all_features: set[str]) -> None:
 
 
 # ---------------------------------------------------------------- fitting
+
+
+def fit_key(job: Job) -> tuple[object, ...]:
+    """Everything ``fit`` reads from a job: two jobs with the same key fit, or fail to, alike."""
+    return (job.gres, job.num_nodes, job.max_nodes, job.cpus_per_task, job.ntasks_per_node, job.num_tasks,
+            job.nodes_explicit, job.mem_per_cpu, job.mem_per_node, job.gpus_per_task, job.exclusive)
 
 
 def node_count_range(job: Job) -> tuple[int, int]:

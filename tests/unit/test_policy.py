@@ -174,3 +174,68 @@ def test_a_shadow_node_plans_without_touching_the_node() -> None:
     s.gpus_used["gpu"].discard(0)
     assert (node.alloc_cpus, node.jobs, node.gpus_used) == (8.0, {1, 2}, {"gpu": {0}})
     assert s.spec is node.spec
+
+
+def _scenario(seed: int) -> tuple[list[Job], list[Job], dict[str, NodeState]]:
+    """Random queues of a few job shapes on partly busy nodes (some drained), from a seed."""
+    import random
+
+    rnd = random.Random(seed)
+    ns = nodes(4, cpus=8, mem=8000)
+    ns["n4"].drain = rnd.random() < 0.3
+    shapes = [dict(num_tasks=1), dict(num_tasks=4), dict(num_tasks=2, cpus_per_task=2),
+              dict(num_nodes=2, nodes_explicit=True, num_tasks=2), dict(num_tasks=1, mem_per_node=3000),
+              dict(num_tasks=1, exc_nodes="n1"), dict(num_tasks=1, features="slow"),
+              dict(num_tasks=1, req_nodes="n2"), dict(num_tasks=8, exclusive=True)]
+    running = []
+    for _ in range(rnd.randint(0, 6)):
+        r = job(state="RUNNING", start_time=NOW - rnd.randint(0, 3000), time_limit=rnd.choice([10, 60, 120]),
+                **rnd.choice(shapes[:3]))
+        alloc = fit(r, [n for n in ns.values() if n.usable], 100)
+        if alloc is not None:
+            policy.apply_allocation(r, alloc, ns)
+            running.append(r)
+    pending = [job(time_limit=rnd.choice([5, 30, 60, 600]), partition=rnd.choice(["short", "short", "long"]),
+                   **rnd.choice(shapes)) for _ in range(rnd.randint(1, 40))]
+    return pending, running, ns
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_pass_decides_as_if_every_job_were_tested_on_its_own(seed, monkeypatch) -> None:
+    """Jobs of one shape share their fit and backfill estimate within a pass; the starts and the
+    reasons are what testing each job afresh gives."""
+    start = _next[0]
+    pending, running, ns = _scenario(seed)
+    res = policy.schedule(NOW, pending, running, ns, parts(sorted(ns)), 100)
+    shared = ([(j.job_id, a) for j, a in res.starts], [(j.job_id, j.reason) for j in pending])
+
+    _next[0] = start
+    pending, running, ns = _scenario(seed)
+    monkeypatch.setattr(policy, "shape", lambda j: (j.job_id,))  # no two jobs alike: each tested afresh
+    res = policy.schedule(NOW, pending, running, ns, parts(sorted(ns)), 100)
+    alone = ([(j.job_id, a) for j, a in res.starts], [(j.job_id, j.reason) for j in pending])
+    assert shared == alone
+
+
+def test_a_queue_of_like_jobs_is_fitted_and_estimated_once(monkeypatch) -> None:
+    ns = nodes()
+    blocker = job(num_tasks=8, state="RUNNING", start_time=NOW)
+    policy.apply_allocation(blocker, fit(blocker, list(ns.values()), 100), ns)
+    calls = {"fit": 0, "est": 0}
+    real_fit, real_est = policy.fit, policy.earliest_start
+
+    def counting_fit(*a, **k):
+        calls["fit"] += 1
+        return real_fit(*a, **k)
+
+    def counting_est(*a, **k):
+        calls["est"] += 1
+        return real_est(*a, **k)
+
+    monkeypatch.setattr(policy, "fit", counting_fit)
+    monkeypatch.setattr(policy, "earliest_start", counting_est)
+    queue = [job(num_tasks=1) for _ in range(50)]
+    res, _ = run(queue, running=[blocker], ns=ns)
+    assert not res.starts
+    assert [j.reason for j in queue] == ["Resources"] + ["Priority"] * 49
+    assert calls == {"fit": 3, "est": 1}  # the pass tries once; the estimate tries now, then after the blocker
