@@ -3,7 +3,9 @@
 - If the test config's cluster (``MINIHPC_TEST_CONFIG``, default: the built-in config) is
   already running, the tests use it and leave it running.
 - Otherwise the session runs ``minihpc up`` first and ``minihpc down`` at the end (set
-  ``MINIHPC_KEEP_CLUSTER=1`` to keep it). Only what the session started is torn down.
+  ``MINIHPC_KEEP_CLUSTER=1`` to keep it), then removes the networks and volumes that its ``up``
+  created. Only what the session started is torn down: volumes that were there before (a
+  user's homes and job state) stay, and so do the images, a build cache like ``make up``'s.
 - When a cluster test fails, every container's log is kept under ``.minihpc/logs/``.
 - Under CI (``CI`` set) a cluster left running from another checkout is taken down first.
 """
@@ -49,6 +51,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[ClusterUnderTest]:
         pytest.fail(f"a minihpc cluster from another checkout is running (keys in {', '.join(sorted(others))}); "
                     "run `minihpc down` there first", pytrace=False)
     started = False
+    volumes, networks = set(provider.volumes()), set(provider.networks())
     if not _all_running(provider, plan):
         capture = request.config.pluginmanager.getplugin("capturemanager")
         with capture.global_and_fixture_disabled():  # show the progress lines
@@ -64,6 +67,8 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[ClusterUnderTest]:
         print(f"\ncluster tests failed: container logs kept in {where}", file=sys.stderr)
     if started and os.environ.get("MINIHPC_KEEP_CLUSTER") != "1":
         down(provider, Status(sys.stderr))
+        provider.remove_networks([n for n in provider.networks() if n not in networks])
+        provider.remove_volumes([v for v in provider.volumes() if v not in volumes])
 
 
 @pytest.fixture(autouse=True)
