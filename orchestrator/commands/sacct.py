@@ -470,9 +470,9 @@ def value(name: str, row: Row) -> Any:
         if s:
             return None
         key = {"Partition": "partition", "QOS": "qos", "WorkDir": "work_dir", "Comment": "comment",
-               "Reason": "reason", "Group": "group", "User": "user", "Constraints": "features"}[name]
+               "Reason": "reason_prev", "Group": "group", "User": "user", "Constraints": "features"}[name]
         v = j.get(key)
-        if name == "Reason":
+        if name == "Reason":  # slurmdbd's: the last reason it waited for, not the one it ended with
             return v or "None"
         return v if v not in ("",) else None
     if name in ("UID", "GID"):

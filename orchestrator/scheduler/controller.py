@@ -194,7 +194,11 @@ class Controller:
         before = {j.job_id: j.reason for j in pending}
         result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
                                  self._eligibility, self._take_task)
-        changed: list[Job] = [j for j in pending if before[j.job_id] != j.reason]
+        changed: list[Job] = []
+        for job in pending:
+            noted = policy.note_wait(job)
+            if noted or before[job.job_id] != job.reason:
+                changed.append(job)
         if self._dep_changed:
             ids = {j.job_id for j in changed}
             changed += [j for j in self._dep_changed if j.job_id not in ids]
@@ -698,6 +702,7 @@ class Controller:
         if spec.get("hold"):
             job.hold = "user"
             job.reason = "JobHeldUser"
+            policy.note_wait(job)
         job.req_gpus = str(spec.get("gpus") or "")
         job.req_gpus_per_node = str(spec.get("gpus_per_node") or "")
         gpus = spec.get("gpus_per_node") or spec.get("gpus")

@@ -215,6 +215,7 @@ class Job:
     # state
     state: str = "PENDING"
     reason: str = "None"
+    reason_prev: str = "None"  # the last reason it waited for besides its turn or room: sacct's Reason
     cancelled_by: int | None = field(default=None, metadata=RUN)
     priority: int = 0
     hold: str = ""  # "", "user" or "admin"

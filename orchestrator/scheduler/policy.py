@@ -20,12 +20,13 @@ from orchestrator.slurm.timefmt import INFINITE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Pass", "Reservation", "candidate_nodes", "earliest_start", "limit_reason", "schedule", "shape"]
+__all__ = ["Pass", "Reservation", "candidate_nodes", "earliest_start", "limit_reason", "note_wait", "schedule", "shape"]
 
 MAX_RESERVATIONS = 16
 MAX_TESTED = 1000
 FAR_FUTURE = 10 * 365 * 86400.0
 DOWN_REASON = "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"
+_TURN_REASONS = frozenset({"None", "Priority", "Resources", DOWN_REASON})  # DOWN_REASON is Resources' text
 
 
 @dataclass
@@ -40,6 +41,20 @@ class Pass:
 
     starts: list[tuple[Job, Allocation]]
     tested: int = 0
+
+
+def note_wait(job: Job) -> bool:
+    """Keep the last reason a pending job waited for other than its turn or room, as slurmctld keeps
+    state_reason_prev_db for accounting: sacct's Reason for a job that waited on Dependency and then on
+    Resources is Dependency, and None for one that only waited its turn. True when it changed."""
+    reason = job.reason
+    if reason in _TURN_REASONS:
+        return False
+    reason = reason.split(",", 1)[0]  # "ReqNodeNotAvail, UnavailableNodes:n1" is the reason ReqNodeNotAvail
+    if reason == job.reason_prev:
+        return False
+    job.reason_prev = reason
+    return True
 
 
 def sort_key(job: Job, tiers: dict[str, int]) -> tuple[int, int, float, int]:

@@ -228,3 +228,29 @@ def test_sacct_by_array_id_lists_every_task(local):
         time.sleep(0.2)
     r = local.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", str(job)], user=USER)
     assert sorted(r.stdout.split()) == [f"{job}_{i}|COMPLETED" for i in (1, 2, 3)]
+
+
+def _sacct(local, job: int, fmt: str) -> str:
+    r = local.run(["sacct", "-X", "-P", "-n", "-o", fmt, "-j", str(job)], user=USER)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_sacct_reason_is_the_last_reason_a_job_waited_for(local):
+    # slurmdbd's Reason is state_reason_prev: what a job waited for besides its turn or room, kept once it ran;
+    # scontrol shows the job's reason now (None once it ran, NonZeroExitCode once it failed)
+    first = local.submit("#!/bin/bash\nsleep 1\n", user=USER)
+    after = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afterok:{first}", user=USER)
+    held = local.submit("#!/bin/bash\nexit 3\n", "--hold", user=USER)
+    time.sleep(1)
+    assert local.run(["scontrol", "release", str(held)], user=USER).returncode == 0
+    assert local.wait(after)["state"] == "COMPLETED"
+    assert local.wait(held)["state"] == "FAILED"
+    assert local.wait(first)["state"] == "COMPLETED"
+    assert _sacct(local, first, "Reason") == "None"
+    assert _sacct(local, after, "Reason") == "Dependency"
+    assert _sacct(local, held, "State,Reason") == "FAILED|JobHeldUser"
+    r = local.run(["scontrol", "show", "job", str(held)], user=USER)
+    assert " JobState=FAILED Reason=NonZeroExitCode " in r.stdout
+    r = local.run(["scontrol", "show", "job", str(after)], user=USER)
+    assert " JobState=COMPLETED Reason=None " in r.stdout

@@ -239,3 +239,16 @@ def test_a_queue_of_like_jobs_is_fitted_and_estimated_once(monkeypatch) -> None:
     assert not res.starts
     assert [j.reason for j in queue] == ["Resources"] + ["Priority"] * 49
     assert calls == {"fit": 3, "est": 1}  # the pass tries once; the estimate tries now, then after the blocker
+
+
+def test_note_wait_keeps_the_last_reason_besides_turn_and_room() -> None:
+    j = job()
+    assert j.reason_prev == "None"
+    for reason, changed, kept in [("Priority", False, "None"), ("Dependency", True, "Dependency"),
+                                  ("Resources", False, "Dependency"), (policy.DOWN_REASON, False, "Dependency"),
+                                  ("BeginTime", True, "BeginTime"), ("BeginTime", False, "BeginTime"),
+                                  ("ReqNodeNotAvail, UnavailableNodes:n2", True, "ReqNodeNotAvail"),
+                                  ("None", False, "ReqNodeNotAvail")]:
+        j.reason = reason
+        assert policy.note_wait(j) is changed, reason
+        assert j.reason_prev == kept, reason
