@@ -477,7 +477,7 @@ def format_job(r: dict[str, Any], one_liner: bool, details: bool, now: float) ->
     lines.append(f"RunTime={format_elapsed(_run_time(r, now))} TimeLimit={format_limit_long(tl)} TimeMin=N/A")
     lines.append(f"SubmitTime={make_time_str(r.get('submit_time'), 'Unknown')} "
                  f"EligibleTime={make_time_str(r.get('eligible_time'), 'Unknown')}")
-    lines.append(f"AccrueTime={make_time_str(r.get('eligible_time'), 'Unknown')}")
+    lines.append(f"AccrueTime={make_time_str(r.get('accrue_time'), 'Unknown')}")
     end = r.get("end_time") or 0
     if not end and r.get("start_time") and r.get("state") in ("RUNNING", "COMPLETING") and tl is not None \
             and tl >= 0:

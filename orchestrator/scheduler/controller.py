@@ -79,6 +79,7 @@ class Controller:
         self._pass_scheduled = False
         self._tasks: set[asyncio.Future[None]] = set()
         self._pass_counts: dict[int, int] = {}
+        self._pass_now = 0.0
         self._dep_changed: list[Job] = []  # jobs whose dependency string a pass rewrote, to be saved
         self._names: dict[tuple[int, int], tuple[float, str, str]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -123,6 +124,8 @@ class Controller:
             node.reason_time = float(data.get("reason_time", 0))
         for job in self.store.active_jobs():
             self.jobs[job.job_id] = job
+            if not job.accrue_time:  # state written before jobs kept their AccrueTime apart
+                job.accrue_time = job.eligible_time
             if job.state in ("RUNNING", "COMPLETING", "SUSPENDED"):
                 policy.apply_allocation(job, _alloc_of(job), self.nodes, self._share(job))
         for job in self.store.recent_jobs(time.time() - self.settings.min_job_age):
@@ -185,19 +188,21 @@ class Controller:
         self._pass_scheduled = False
         self._pass_counts = {}
         self._dep_changed = []
-        now = time.time()
+        now = self._pass_now = time.time()
         live = self.jobs.unfinished()
         pending = [j for j in live if j.state == "PENDING"]
         if not pending:
             return
         running = [j for j in live if j.state in ("RUNNING", "COMPLETING")]
-        before = {j.job_id: j.reason for j in pending}
+        before = {j.job_id: (j.reason, j.eligible_time) for j in pending}
         result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
                                  self._eligibility, self._take_task)
         changed: list[Job] = []
         for job in pending:
             noted = policy.note_wait(job)
-            if noted or before[job.job_id] != job.reason:
+            if not job.accrue_time:
+                job.accrue_time = job.eligible_time
+            if noted or before[job.job_id] != (job.reason, job.eligible_time):
                 changed.append(job)
         if self._dep_changed:
             ids = {j.job_id for j in changed}
@@ -229,14 +234,25 @@ class Controller:
             self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
 
     def _eligibility(self, job: Job) -> str | None:
+        """Why a job that is neither held nor waiting for its --begin may not run yet, from outside the policy.
+
+        Its EligibleTime follows slurmctld's job_independent(): a job still waiting for an array slot
+        or a dependency is not eligible (Unknown), and one that has nothing left to wait for of its
+        own becomes eligible now (what it is short of afterwards, credits or room, does not change it).
+        """
+        now = self._pass_now
         # a task split off its array (scontrol on N_3, a requeue) still counts against the %N throttle
         if (job.array_task_id is not None and job.array_max_tasks and job.state == "PENDING"
                 and not self._claim_array_slot(job.array_job_id, job.array_max_tasks)):
+            _not_eligible(job, now)
             return "JobArrayTaskLimit"
         if job.dependency:
             why = self._dependency_reason(job)
             if why:
+                _not_eligible(job, now)
                 return why
+        if not job.eligible_time:
+            job.eligible_time = now
         for plugin in self.plugins:
             why = plugin.eligibility(job)
             if why:
@@ -703,6 +719,14 @@ class Controller:
             job.hold = "user"
             job.reason = "JobHeldUser"
             policy.note_wait(job)
+        # EligibleTime as slurmctld gives it at submission: a --begin time is one at once (even while held or
+        # dependent), and a job with nothing to wait for is eligible from its submission; a dependent job
+        # becomes eligible in the pass that finds its dependency satisfied
+        if job.begin_time:
+            job.eligible_time = job.begin_time
+        elif not job.hold and not job.dependency:
+            job.eligible_time = now
+        job.accrue_time = job.eligible_time
         job.req_gpus = str(spec.get("gpus") or "")
         job.req_gpus_per_node = str(spec.get("gpus_per_node") or "")
         gpus = spec.get("gpus_per_node") or spec.get("gpus")
@@ -1228,6 +1252,7 @@ class Controller:
             job.hold = "admin" if admin else "user"
             job.reason = "JobHeldAdmin" if admin else "JobHeldUser"
             job.priority = 0
+            _not_eligible(job, time.time())
 
         return self._control(req, hold)
 
@@ -1241,6 +1266,7 @@ class Controller:
             job.hold = ""
             job.reason = "None"
             job.priority = max(1, BASE_PRIORITY - job.job_id)
+            _not_eligible(job, time.time())  # eligible again from the next pass
 
         return self._control(req, release)
 
@@ -1334,6 +1360,7 @@ class Controller:
                 job.begin_time = parse_date(value)
             except TimeFormatError:
                 raise SlurmError("EINVAL") from None
+            job.eligible_time = max(job.begin_time, time.time())  # slurmctld: never before now
         elif k == "partition":
             if job.state != "PENDING":
                 raise SlurmError("ESLURM_JOB_NOT_PENDING")
@@ -1379,6 +1406,13 @@ class Controller:
             self.schedule_soon()
         else:
             raise SlurmError("EINVAL", f"Update of {key} is not supported")
+
+
+def _not_eligible(job: Job, now: float) -> None:
+    """A pending job held, or waiting for a dependency or an array slot, has no EligibleTime (slurmctld
+    clears details->begin_time), unless a --begin time still lies ahead."""
+    if job.eligible_time <= now:
+        job.eligible_time = 0.0
 
 
 def _not_pending(job: Job) -> None:

@@ -254,3 +254,32 @@ def test_sacct_reason_is_the_last_reason_a_job_waited_for(local):
     assert " JobState=FAILED Reason=NonZeroExitCode " in r.stdout
     r = local.run(["scontrol", "show", "job", str(after)], user=USER)
     assert " JobState=COMPLETED Reason=None " in r.stdout
+
+
+def _eligible(local, job: int) -> str:
+    r = local.run(["scontrol", "show", "job", str(job)], user=USER)
+    return r.stdout.split("EligibleTime=", 1)[1].split()[0]
+
+
+def test_eligible_time_is_when_a_job_could_first_run(local):
+    # slurmctld's EligibleTime: the submission for a plain job, the --begin time (at once), the release of a
+    # held job and the satisfaction of a dependency; Unknown until then. sacct's Eligible is the same time.
+    plain = local.submit("#!/bin/bash\nsleep 2\n", user=USER)
+    later = local.submit("#!/bin/bash\ntrue\n", "--begin=now+2", user=USER)
+    held = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER)
+    after = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afterok:{plain}", user=USER)
+    submitted = local.run(["squeue", "-h", "-o", "%V", "-j", str(plain)], user=USER).stdout.strip()
+    assert _eligible(local, plain) == submitted
+    begin = _eligible(local, later)
+    assert begin != "Unknown" and begin > submitted and local.job(later)["state"] == "PENDING"
+    assert _eligible(local, held) == "Unknown" and _eligible(local, after) == "Unknown"
+    time.sleep(1)
+    local.run(["scontrol", "release", str(held)], user=USER)
+    for job in (plain, later, held, after):
+        assert local.wait(job)["state"] == "COMPLETED"
+    released, satisfied = _eligible(local, held), _eligible(local, after)
+    assert "Unknown" not in (released, satisfied) and released > submitted and satisfied > submitted
+    r = local.run(["scontrol", "show", "job", str(plain)], user=USER)
+    assert re.search(r" EndTime=(\S+) ", r.stdout)[1] <= satisfied  # type: ignore[index]
+    for job, when in ((plain, submitted), (later, begin), (held, released), (after, satisfied)):
+        assert _sacct(local, job, "Eligible") == when

@@ -162,3 +162,14 @@ def test_reason_is_the_last_one_waited_for_not_the_end_reason(slurm: FakeSlurm) 
     slurm.serve_jobs()
     out = run("sacct", "-X", "-P", "-n", "-o", "JobID,State,Reason", "-j", "20,21,22")[1]
     assert out == "20|COMPLETED|Dependency\n21|FAILED|None\n22|PENDING|JobHeldUser\n"
+
+
+def test_eligible_is_unknown_for_a_job_never_eligible_and_the_window_leaves_it_out(slurm: FakeSlurm) -> None:
+    # slurmdbd selects -S/-E by time_eligible: a job held or dependent since its submission has none, and is
+    # listed only when named with -j
+    slurm.jobs = [job(30, state="PENDING", reason="JobHeldUser", reason_prev="JobHeldUser", eligible_time=0),
+                  job(31, state="PENDING", reason="Resources", submit_time=T0, eligible_time=T0 + 5)]
+    slurm.serve_jobs()
+    assert run("sacct", "-X", "-P", "-n", "-o", "JobID")[1] == "31\n"
+    out = run("sacct", "-X", "-P", "-n", "-o", "JobID,Eligible", "-j", "30,31")[1]
+    assert out.splitlines() == ["30|Unknown", f"31|{time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(T0 + 5))}"]

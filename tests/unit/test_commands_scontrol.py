@@ -275,3 +275,12 @@ def test_show_job_details_derived_exit_code(slurm: FakeSlurm) -> None:
     slurm.serve_jobs()
     out = run("scontrol", "-d", "show", "job", "12")[1]
     assert "ExitCode=0:0\n   DerivedExitCode=0:9\n" in out
+
+
+def test_show_job_accrue_time_outlives_a_hold(slurm: FakeSlurm) -> None:
+    # slurmctld clears a held job's EligibleTime (details->begin_time); its AccrueTime stays
+    slurm.jobs = [job(55, reason="JobHeldUser", priority=0, submit_time=1764000000, eligible_time=0,
+                      accrue_time=1764000000)]
+    slurm.serve_jobs()
+    out = run("scontrol", "show", "job", "55")[1]
+    assert "   SubmitTime=2025-11-24T16:00:00 EligibleTime=Unknown\n   AccrueTime=2025-11-24T16:00:00\n" in out
