@@ -21,7 +21,7 @@ from orchestrator import SLURM_VERSION
 from orchestrator.cluster.config import ClusterSpec, Config, PartitionSpec
 from orchestrator.scheduler import jobenv, policy
 from orchestrator.scheduler.errors import MESSAGES, SlurmError
-from orchestrator.scheduler.job import RECORD_FIELDS, Job, JobTable, Step, derived_exit_code
+from orchestrator.scheduler.job import NO_STEPS, RECORD_FIELDS, Job, JobTable, Step, derived_exit_code
 from orchestrator.scheduler.plugins import Plugin
 from orchestrator.scheduler.protocol import RpcError, pack_columns
 from orchestrator.scheduler.resources import NodeState, fit, parse_gres_request, validate_constraint
@@ -450,8 +450,17 @@ class Controller:
         self.jobs[job.job_id] = job  # queued again: among the unfinished once more
         job.reason = "BeginTime" if count else "None"
         if count:
+            # slurmctld starts a new accounting record: submitted now, eligible at its new begin time, no
+            # reason waited for yet; sacct shows the run before it only with -D
             job.restart_count += 1
             job.begin_time = now + 1
+            job.submit_time = now if now != job.submit_time else now + 1
+            job.eligible_time = job.begin_time
+            job.accrue_time = 0.0
+            job.reason_prev = "None"
+        job.steps = NO_STEPS  # the earlier run's steps are not this run's (step ids start at 0 again)
+        job.total_cpu = 0.0
+        job.max_rss_kb = 0
         job.start_time = 0.0
         job.end_time = 0.0
         job.nodes = ""

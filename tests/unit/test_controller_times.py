@@ -1,6 +1,5 @@
-"""EligibleTime and AccrueTime as slurmctld 22.05 keeps them, on a controller without daemons and a fake clock.
-
-Its nodes never register, so every job stays pending and only the times are at stake.
+"""EligibleTime, AccrueTime and a requeued job's new record as slurmctld 22.05 keeps them, on a controller
+without daemons and a fake clock. Its nodes never register, so no job starts unless a test says so.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import pytest
 
 from orchestrator.cluster.config import parse
 from orchestrator.scheduler.controller import Controller
-from orchestrator.scheduler.job import Job
+from orchestrator.scheduler.job import Job, Step
 from orchestrator.scheduler.server import Request
 
 pytestmark = pytest.mark.unit
@@ -138,3 +137,22 @@ def test_a_new_begin_time_is_the_eligible_time_and_never_one_past(ctl: Controlle
     assert j.eligible_time == T0 + 10
     _call(ctl, "update_job", {"job_ids": [str(j.job_id)], "set": {"BeginTime": "now+60"}})
     assert j.eligible_time == T0 + 70
+
+
+def test_a_requeued_job_is_a_new_record_without_the_earlier_runs_steps(ctl: Controller, clock: Clock) -> None:
+    j = submit(ctl, dependency="afterok:999999")  # an id no longer known: satisfied at the first pass
+    one_pass(ctl)
+    j.reason_prev = "Dependency"
+    j.state, j.start_time, j.nodes, j.cpus_per_node = "RUNNING", T0 + 1, "n1", {"n1": 1}
+    j.steps = [Step(j.job_id, "0", "true", "COMPLETED", T0 + 1, T0 + 2, "n1", 1, 1, 1, total_cpu=0.5)]
+    clock.now = T0 + 10
+    ctl._record_steps(j, "REQUEUED", clock.now, 0, 15, {"user_cpu": 0.5})
+    ctl._requeue(j, clock.now)
+    assert (j.state, j.reason, j.restart_count, j.steps, j.total_cpu) == ("PENDING", "BeginTime", 1, [], 0.0)
+    assert (j.submit_time, j.eligible_time, j.accrue_time, j.reason_prev) == (T0 + 10, T0 + 11, 0.0, "None")
+    earlier = ctl.store.runs([j.job_id])[j.job_id]
+    assert [(r["state"], r["submit_time"], [s["step_id"] for s in r["steps"]]) for r in earlier] == [
+        ("REQUEUED", T0, ["batch", "extern", "0"])]
+    assert earlier[0]["reason_prev"] == "Dependency"
+    one_pass(ctl)
+    assert j.accrue_time == T0 + 11
