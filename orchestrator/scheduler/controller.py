@@ -669,6 +669,10 @@ class Controller:
             raise SlurmError("EINVAL", f"Invalid argument: unknown job fields {', '.join(sorted(unknown))}")
         now = time.time()
         default_acct, allowed = self._default_account(user, group)
+        # the checks come in slurmctld's order (_job_create), so that a request with several faults is refused
+        # for the one Slurm names: required node names, partition, account, QOS, GRES, excluded node names,
+        # node counts, dependency, features, and last whether the nodes could ever hold the job
+        req_nodes = self._node_names(str(spec.get("req_nodes") or ""))
         part_name = str(spec.get("partition") or "")
         if not part_name:
             dp = self.cluster.default_partition
@@ -696,7 +700,7 @@ class Controller:
         job = Job(job_id=0, cluster=self.cluster.name, name=str(spec.get("name") or ("sbatch" if batch else "interactive")),
                   uid=uid, gid=gid, user=user, group=group, account=account, partition=part_name, qos=qos,
                   submit_time=now, time_limit=time_limit, batch=batch)
-        for key in ("comment", "req_nodes", "exc_nodes", "features", "gres", "dependency", "open_mode", "signal",
+        for key in ("comment", "exc_nodes", "features", "gres", "dependency", "open_mode", "signal",
                     "mail_type", "mail_user", "work_dir", "command", "std_out", "std_err", "std_in", "submit_host"):
             if key in spec and spec[key] is not None:
                 setattr(job, key, str(spec[key]))
@@ -741,13 +745,36 @@ class Controller:
         gpus = spec.get("gpus_per_node") or spec.get("gpus")
         if gpus and not job.gres:
             job.gres = f"gpu:{gpus}"
-        self._validate_resources(job, part)
+        self._validate_gres(job)
+        job.exc_nodes = self._node_names(job.exc_nodes)
+        if req_nodes:
+            job.req_nodes = req_nodes
+            job.num_nodes = max(job.num_nodes, len(expand(req_nodes)))
+        if job.max_nodes and job.max_nodes < job.num_nodes:
+            raise SlurmError("ESLURM_INVALID_NODE_COUNT")
         if job.dependency:
             job.dependency_spec = job.dependency  # SLURM_JOB_DEPENDENCY keeps what was asked for
             self._validate_dependency(job)
+        try:
+            validate_constraint(job.features, {f for n in self.cluster.nodes for f in n.features})
+        except ValueError:
+            raise SlurmError("ESLURM_INVALID_FEATURE") from None
+        self._validate_fit(job, part)
         return job
 
-    def _validate_resources(self, job: Job, part: PartitionSpec) -> None:
+    def _node_names(self, value: str) -> str:
+        """A -w/-x node list in its compressed form; any name the cluster does not have is refused."""
+        if not value:
+            return ""
+        try:
+            names = expand(value)
+        except HostlistError:
+            raise SlurmError("ESLURM_INVALID_NODE_NAME") from None
+        if any(n not in self.nodes for n in names):
+            raise SlurmError("ESLURM_INVALID_NODE_NAME")
+        return compress(names)
+
+    def _validate_gres(self, job: Job) -> None:
         try:
             gres = parse_gres_request(job.gres)
         except ValueError:
@@ -757,29 +784,11 @@ class Controller:
             if not types or (gres.type and gres.type.lower() not in types):
                 raise SlurmError("ESLURM_INVALID_GRES")
             job.gres = f"gpu:{gres.type}:{gres.per_node}" if gres.type else f"gpu:{gres.per_node}"
-        feats = {f for n in self.cluster.nodes for f in n.features}
-        try:
-            validate_constraint(job.features, feats)
-        except ValueError:
-            raise SlurmError("ESLURM_INVALID_FEATURE") from None
-        for attr in ("req_nodes", "exc_nodes"):
-            value = getattr(job, attr)
-            if not value:
-                continue
-            try:
-                names = expand(value)
-            except HostlistError:
-                raise SlurmError("ESLURM_INVALID_NODE_NAME") from None
-            if any(n not in self.nodes for n in names):
-                raise SlurmError("ESLURM_INVALID_NODE_NAME")
-            setattr(job, attr, compress(names))
-        if job.req_nodes:
-            req = expand(job.req_nodes)
-            if any(n not in part.nodes for n in req):
-                raise SlurmError("ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE")
-            job.num_nodes = max(job.num_nodes, len(req))
-        if job.max_nodes and job.max_nodes < job.num_nodes:
-            raise SlurmError("ESLURM_INVALID_NODE_COUNT")
+
+    def _validate_fit(self, job: Job, part: PartitionSpec) -> None:
+        """Whether the partition's nodes could ever hold the job (it may wait for them); -w outside it cannot."""
+        if job.req_nodes and any(n not in part.nodes for n in expand(job.req_nodes)):
+            raise SlurmError("ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE")
         if policy.limit_reason(job, part) == "PartitionNodeLimit":
             return  # accepted, pending with PartitionNodeLimit, as Slurm does
         cands = policy.candidate_nodes(job, part, self.nodes)

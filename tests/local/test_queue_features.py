@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 USER = "mhalice"
 
 
@@ -212,6 +214,27 @@ def test_invalid_gres_and_unknown_feature_are_refused(local):
     r = local.run(["sbatch", "-C", "nosuchfeature", "--wrap", "true"], user=USER)
     assert r.returncode == 1
     assert "Invalid feature specification" in r.stderr
+
+
+@pytest.mark.parametrize("args,error", [
+    # slurmctld's _job_create checks -w names, the partition, the account, the QOS, the GRES, -x names, the
+    # dependency and the features in that order; whether any nodes could hold the job comes last
+    (["-p", "nosuch", "-C", "nofeat", "-w", "nonode"], "Invalid node name specified"),
+    (["-C", "nofeat", "-w", "nonode"], "Invalid node name specified"),
+    (["-w", "nonode", "-A", "nosuchacct"], "Invalid node name specified"),
+    (["-p", "nosuch", "-A", "nosuchacct"], "Invalid partition name specified"),
+    (["-C", "nofeat", "-A", "nosuchacct"], "Invalid account or account/partition combination specified"),
+    (["-A", "nosuchacct", "--qos=nosuchqos"], "Invalid account or account/partition combination specified"),
+    (["-C", "nofeat", "--qos=nosuchqos"], "Invalid qos specification"),
+    (["-x", "nonode", "--gres=gpu:h100:1"], "Invalid generic resource (gres) specification"),
+    (["-C", "nofeat", "-x", "nonode"], "Invalid node name specified"),
+    (["-C", "nofeat", "-d", "afterok:abc"], "Job dependency problem"),
+    (["-C", "nofeat", "-n", "1000"], "Invalid feature specification"),
+    (["-n", "1000"], "Requested node configuration is not available"),
+])
+def test_test_only_names_the_fault_slurm_checks_first(local, args, error):
+    r = local.run(["sbatch", "--test-only", *args, "--wrap", "true"], user=USER)
+    assert (r.returncode, r.stderr.splitlines()[-1]) == (1, f"allocation failure: {error}")
 
 
 def test_constraint_selects_the_node(local):
