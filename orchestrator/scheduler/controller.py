@@ -679,11 +679,11 @@ class Controller:
             if dp is None:
                 raise SlurmError("ESLURM_DEFAULT_PARTITION_NOT_SET")
             part_name = dp.name
-        if "," in part_name:
-            part_name = part_name.split(",")[0]
-        part = self.partitions.get(part_name)
-        if part is None:
-            raise SlurmError("ESLURM_INVALID_PARTITION_NAME")
+        for name in part_name.split(","):  # every partition of a list must exist; the job goes to the first
+            if name not in self.partitions:
+                raise SlurmError("ESLURM_INVALID_PARTITION_NAME", err_msg=f"invalid partition specified: {name}")
+        part_name = part_name.split(",")[0]
+        part = self.partitions[part_name]
         account = str(spec.get("account") or default_acct)
         if allowed is not None and account not in allowed:
             raise SlurmError("ESLURM_INVALID_ACCOUNT")
