@@ -196,7 +196,7 @@ class Controller:
         running = [j for j in live if j.state in ("RUNNING", "COMPLETING")]
         before = {j.job_id: (j.reason, j.eligible_time) for j in pending}
         result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
-                                 self._eligibility, self._take_task)
+                                 self._eligibility, self._take_task, self._waits_for_jobs)
         changed: list[Job] = []
         for job in pending:
             noted = policy.note_wait(job)
@@ -233,12 +233,22 @@ class Controller:
             log.exception("launch of job %d failed", job.job_id)
             self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
 
+    def _waits_for_jobs(self, job: Job) -> str | None:
+        """A job's unmet dependency, asked before its --begin time as slurmctld's job_independent() does;
+        while it waits, a begin time already past is no EligibleTime (Unknown)."""
+        if not job.dependency:
+            return None
+        why = self._dependency_reason(job)
+        if why:
+            _not_eligible(job, self._pass_now)
+        return why
+
     def _eligibility(self, job: Job) -> str | None:
-        """Why a job that is neither held nor waiting for its --begin may not run yet, from outside the policy.
+        """Why a job that is neither held, dependent nor waiting for its --begin may not run yet.
 
         Its EligibleTime follows slurmctld's job_independent(): a job still waiting for an array slot
-        or a dependency is not eligible (Unknown), and one that has nothing left to wait for of its
-        own becomes eligible now (what it is short of afterwards, credits or room, does not change it).
+        is not eligible (Unknown), and one that has nothing left to wait for of its own becomes
+        eligible now (what it is short of afterwards, credits or room, does not change it).
         """
         now = self._pass_now
         # a task split off its array (scontrol on N_3, a requeue) still counts against the %N throttle
@@ -246,11 +256,6 @@ class Controller:
                 and not self._claim_array_slot(job.array_job_id, job.array_max_tasks)):
             _not_eligible(job, now)
             return "JobArrayTaskLimit"
-        if job.dependency:
-            why = self._dependency_reason(job)
-            if why:
-                _not_eligible(job, now)
-                return why
         if not job.eligible_time:
             job.eligible_time = now
         for plugin in self.plugins:

@@ -146,11 +146,14 @@ def earliest_start(job: Job, cands: list[NodeState], running: list[Job], now: fl
 def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str, NodeState],
              partitions: dict[str, PartitionSpec], default_mem: int,
              eligibility: Callable[[Job], str | None] | None = None,
-             take_task: Callable[[Job], Job | None] | None = None) -> Pass:
+             take_task: Callable[[Job], Job | None] | None = None,
+             dependency: Callable[[Job], str | None] | None = None) -> Pass:
     """One scheduling pass. Sets ``reason`` on jobs that stay pending; returns the starts.
 
-    ``eligibility`` returns a pending reason from outside the policy (holds, dependencies,
-    credits, array throttles) or None when the job may run. ``take_task`` splits the next
+    ``dependency`` returns why a job still waits for other jobs, asked before its --begin time
+    is (slurmctld's job_independent(): a dependent job shows Dependency, not BeginTime);
+    ``eligibility`` returns a pending reason from outside the policy once that time has come
+    (credits, array throttles), or None when the job may run. ``take_task`` splits the next
     task off a pending array (None when its throttle is reached); the array itself is
     returned for its last task.
     """
@@ -165,6 +168,11 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
         if job.hold:
             job.reason = "JobHeldAdmin" if job.hold == "admin" else "JobHeldUser"
             continue
+        if dependency is not None:
+            why = dependency(job)
+            if why:
+                job.reason = why
+                continue
         if job.begin_time and job.begin_time > now:
             job.reason = "BeginTime"
             continue

@@ -119,7 +119,7 @@ def test_a_dependent_job_is_eligible_when_its_dependency_is_satisfied(ctl: Contr
     soon = submit(ctl, dependency=f"afterok:{first.job_id}", begin_time=T0 + 5)
     one_pass(ctl)
     assert (after.reason, after.eligible_time, after.accrue_time) == ("Dependency", 0.0, 0.0)
-    assert (soon.reason, soon.eligible_time) == ("BeginTime", T0 + 5)
+    assert (soon.reason, soon.eligible_time) == ("Dependency", T0 + 5)  # Dependency, not BeginTime, as Slurm
     clock.now += 10  # the begin time has passed with the dependency still there: not eligible after all
     one_pass(ctl)
     assert (soon.reason, soon.eligible_time, soon.accrue_time) == ("Dependency", 0.0, T0 + 5)

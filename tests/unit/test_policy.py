@@ -100,6 +100,22 @@ def test_holds_begin_time_and_external_reasons():
     assert [j.job_id for j, _ in res.starts] == [later.job_id]
 
 
+def test_a_dependency_is_asked_before_the_begin_time_and_other_reasons_after_it():
+    # slurmctld's job_independent(): a dependent job with a --begin time ahead shows Dependency; credits and
+    # the like are only asked once the begin time has come
+    both = job(dependency="afterok:1", begin_time=NOW + 60)
+    later = job(begin_time=NOW + 60)
+    asked: list[int] = []
+
+    def eligibility(j: Job) -> str | None:
+        asked.append(j.job_id)
+        return "AssocGrpBillingMinutes"
+
+    policy.schedule(NOW, [both, later], [], nodes(), parts(["n1", "n2"]), 100, eligibility,
+                    dependency=lambda j: "Dependency" if j.dependency else None)
+    assert (both.reason, later.reason, asked) == ("Dependency", "BeginTime", [])
+
+
 def test_required_node_unavailable():
     ns = nodes()
     ns["n2"].drain = True
