@@ -741,7 +741,7 @@ class Controller:
         # dependent), and a job with nothing to wait for is eligible from its submission; a dependent job
         # becomes eligible in the pass that finds its dependency satisfied
         if job.begin_time:
-            job.eligible_time = job.begin_time
+            job.eligible_time = job.expected_start = job.begin_time
         elif not job.hold and not job.dependency:
             job.eligible_time = now
         job.accrue_time = job.eligible_time

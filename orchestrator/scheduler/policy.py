@@ -175,6 +175,7 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
                 continue
         if job.begin_time and job.begin_time > now:
             job.reason = "BeginTime"
+            job.expected_start = job.begin_time
             continue
         if eligibility is not None:
             why = eligibility(job)
@@ -254,6 +255,7 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
                 estimates[key] = (len(result.starts), est)
             if est is not None:
                 reservations.append(Reservation(set(est[1].cpus), est[0]))
+                job.expected_start = est[0]  # squeue --start, scontrol's StartTime of a pending job
     return result
 
 

@@ -268,3 +268,16 @@ def test_note_wait_keeps_the_last_reason_besides_turn_and_room() -> None:
         j.reason = reason
         assert policy.note_wait(j) is changed, reason
         assert j.reason_prev == kept, reason
+
+
+def test_pending_jobs_get_the_start_they_are_expected_at():
+    ns = nodes(1)
+    runner = job(state="RUNNING", start_time=NOW - 60, time_limit=10)
+    alloc = fit(runner, list(ns.values()), 100)
+    assert alloc is not None
+    policy.apply_allocation(runner, alloc, ns)
+    big = job(num_tasks=4)
+    later = job(begin_time=NOW + 300)
+    policy.schedule(NOW, [big, later], [runner], ns, parts(sorted(ns)), 100)
+    assert (big.reason, big.expected_start) == ("Resources", NOW - 60 + 600)  # when the runner's limit is up
+    assert (later.reason, later.expected_start) == ("BeginTime", NOW + 300)
