@@ -656,7 +656,7 @@ class Controller:
             return {"test_only": self._test_only(job)}
         array = self._array_spec(spec)
         job.job_id = self.store.allocate_job_ids(1)
-        job.priority = max(1, BASE_PRIORITY - job.job_id)
+        job.priority = 0 if job.hold else max(1, BASE_PRIORITY - job.job_id)  # held: 0, as scontrol hold gives
         if array is not None:
             job.array_job_id = job.job_id
             job.array_task_str = format_ranges(array.ids)

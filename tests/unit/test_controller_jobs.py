@@ -1,5 +1,6 @@
-"""EligibleTime, AccrueTime and a requeued job's new record as slurmctld 22.05 keeps them, on a controller
-without daemons and a fake clock. Its nodes never register, so no job starts unless a test says so.
+"""What the controller keeps of a job (EligibleTime, AccrueTime, priority, a requeued job's new record) as
+slurmctld 22.05 does, on a controller without daemons and a fake clock. Its nodes never register, so no job
+starts unless a test says so.
 """
 
 from __future__ import annotations
@@ -156,3 +157,10 @@ def test_a_requeued_job_is_a_new_record_without_the_earlier_runs_steps(ctl: Cont
     assert earlier[0]["reason_prev"] == "Dependency"
     one_pass(ctl)
     assert j.accrue_time == T0 + 11
+
+
+def test_a_job_submitted_held_has_priority_0_until_released(ctl: Controller) -> None:
+    held = submit(ctl, hold=True)
+    assert held.priority == 0  # scontrol show job: Priority=0, and squeue lists it after the others
+    _call(ctl, "release", {"job_ids": [str(held.job_id)]})
+    assert held.priority > 0
