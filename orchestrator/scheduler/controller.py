@@ -57,11 +57,14 @@ class Settings:
     """Tunables shown by ``scontrol show config``; local tests shorten the waits."""
 
     def __init__(self, kill_wait: int = 30, slurmd_timeout: int = 300, min_job_age: int = 300,
-                 job_requeue: bool = True) -> None:
+                 job_requeue: bool = True, requeue_delay: int = 121) -> None:
         self.kill_wait = kill_wait
         self.slurmd_timeout = slurmd_timeout
         self.min_job_age = min_job_age
         self.job_requeue = job_requeue
+        # seconds before a requeued job may start again: slurmctld makes its begin time the launch
+        # credential's lifetime (120 s) and one from the requeue
+        self.requeue_delay = requeue_delay
 
 
 class Controller:
@@ -458,7 +461,7 @@ class Controller:
             # slurmctld starts a new accounting record: submitted now, eligible at its new begin time, no
             # reason waited for yet; sacct shows the run before it only with -D
             job.restart_count += 1
-            job.begin_time = now + 1
+            job.begin_time = now + self.settings.requeue_delay
             job.submit_time = now if now != job.submit_time else now + 1
             job.eligible_time = job.begin_time
             job.accrue_time = 0.0
