@@ -84,8 +84,8 @@ def request_allocation(prog: str, client: Any, job: dict[str, Any], argv: list[s
     try:
         reply = client.call("allocate", {"job": job, "env": {}, "argv": argv})
     except RpcError as exc:
-        if exc.code == "ESLURM_INVALID_PARTITION_NAME":
-            error(prog, f"invalid partition specified: {job.get('partition', '')}")
+        if exc.err_msg:
+            error(prog, exc.err_msg)
         what = "Job submit/allocate failed" if prog == "salloc" else "Unable to allocate resources"
         error(prog, f"{what}: {exc.message}")
         raise Exit(1) from None

@@ -470,9 +470,9 @@ def value(name: str, row: Row) -> Any:
         if s:
             return None
         key = {"Partition": "partition", "QOS": "qos", "WorkDir": "work_dir", "Comment": "comment",
-               "Reason": "reason", "Group": "group", "User": "user", "Constraints": "features"}[name]
+               "Reason": "reason_prev", "Group": "group", "User": "user", "Constraints": "features"}[name]
         v = j.get(key)
-        if name == "Reason":
+        if name == "Reason":  # slurmdbd's: the last reason it waited for, not the one it ended with
             return v or "None"
         return v if v not in ("",) else None
     if name in ("UID", "GID"):
@@ -516,7 +516,7 @@ def value(name: str, row: Row) -> Any:
             return make_time_str(s.get(key), "Unknown")
         if name == "End" and j.get("state") in ("RUNNING", "PENDING", "COMPLETING", "SUSPENDED"):
             return "Unknown"
-        return make_time_str(j.get(key) or (j.get("submit_time") if name == "Eligible" else 0), "Unknown")
+        return make_time_str(j.get(key), "Unknown")  # a job never eligible (held, dependent): Unknown
     if name == "Timelimit":
         return None if s else format_limit_long(j.get("time_limit"))
     if name == "TimelimitRaw":
@@ -726,10 +726,12 @@ def _filter(jobs: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
 
 
 def _in_window(j: dict[str, Any], p: Params) -> bool:
+    """slurmdbd's test for -S/-E: the job became eligible before the end and had not ended by the start
+    (so a job held or dependent since its submission is listed only when asked for with -j)."""
     start = p.start or 0
     end = p.end or time.time()
-    begun = j.get("eligible_time") or j.get("submit_time") or 0
-    if begun and begun > end:
+    begun = j.get("eligible_time") or 0
+    if not begun or begun > end:
         return False
     finished = j.get("end_time") or 0
     return not (finished and j.get("state") in FINISHED and finished < start)

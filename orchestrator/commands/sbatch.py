@@ -218,11 +218,11 @@ def _submit(opts: Any, body: dict[str, Any]) -> int:
         client = _common.make_client(cluster)
         reply = client.call("submit", body)
     except RpcError as exc:
+        if exc.err_msg:  # type: ignore[attr-defined]
+            error(PROG, exc.err_msg)  # type: ignore[attr-defined]
         if body["test_only"]:
             err(f"allocation failure: {exc.message}\n")  # type: ignore[attr-defined]
             raise Exit(1) from None
-        if getattr(exc, "code", "") == "ESLURM_INVALID_PARTITION_NAME" and body["job"].get("partition"):
-            error(PROG, f"invalid partition specified: {body['job']['partition']}")
         die(PROG, f"Batch job submission failed: {exc.message}")  # type: ignore[attr-defined]
     if body["test_only"]:
         t = reply.get("test_only") or {}

@@ -443,6 +443,7 @@ def _run_time(r: dict[str, Any], now: float) -> int:
 def format_job(r: dict[str, Any], one_liner: bool, details: bool, now: float) -> str:
     """One job as ``scontrol show job`` prints it (Slurm's slurm_sprint_job_info)."""
     from orchestrator.commands._common import group_name, user_name
+    from orchestrator.slurm.accounting import derived_text, start_and_end
 
     lines: list[str] = []
     first = f"JobId={r['job_id']} "
@@ -470,21 +471,16 @@ def format_job(r: dict[str, Any], one_liner: bool, details: bool, now: float) ->
                  f"BatchFlag={1 if r.get('batch') else 0} Reboot=0 "
                  f"ExitCode={r.get('exit_code') or 0}:{r.get('exit_signal') or 0}")
     if details:
-        from orchestrator.slurm.accounting import derived_text
-
         lines.append(f"DerivedExitCode={derived_text(int(r.get('derived_exit_code') or 0))}")
     tl = r.get("time_limit")
     lines.append(f"RunTime={format_elapsed(_run_time(r, now))} TimeLimit={format_limit_long(tl)} TimeMin=N/A")
     lines.append(f"SubmitTime={make_time_str(r.get('submit_time'), 'Unknown')} "
                  f"EligibleTime={make_time_str(r.get('eligible_time'), 'Unknown')}")
-    lines.append(f"AccrueTime={make_time_str(r.get('eligible_time'), 'Unknown')}")
-    end = r.get("end_time") or 0
-    if not end and r.get("start_time") and r.get("state") in ("RUNNING", "COMPLETING") and tl is not None \
-            and tl >= 0:
-        end = r["start_time"] + tl * 60
+    lines.append(f"AccrueTime={make_time_str(r.get('accrue_time'), 'Unknown')}")
+    start, end = start_and_end(r)
     end_text = "Unknown" if (tl is not None and tl < 0 and r.get("state") in ("RUNNING", "PENDING")) \
         else make_time_str(end, "Unknown")
-    lines.append(f"StartTime={make_time_str(r.get('start_time'), 'Unknown')} EndTime={end_text} Deadline=N/A")
+    lines.append(f"StartTime={make_time_str(start, 'Unknown')} EndTime={end_text} Deadline=N/A")
     lines.append("SuspendTime=None SecsPreSuspend=0 "
                  f"LastSchedEval={make_time_str(r.get('eligible_time') or r.get('submit_time'), 'Unknown')} "
                  "Scheduler=Main")

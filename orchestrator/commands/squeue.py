@@ -142,13 +142,21 @@ def _time(epoch: Any) -> str:
     return make_time_str(epoch)
 
 
+def _start(r: dict[str, Any]) -> float:
+    """StartTime: when a pending job is expected to start (N/A when not known)."""
+    from orchestrator.slurm.accounting import start_and_end
+
+    return start_and_end(r)[0]
+
+
 def _end(r: dict[str, Any]) -> str:
-    end = r.get("end_time") or 0
+    from orchestrator.slurm.accounting import start_and_end
+
     tl = r.get("time_limit")
-    if not end and r.get("state") in ("RUNNING", "COMPLETING") and r.get("start_time") and tl is not None:
-        if tl < 0:
-            return "NONE"
-        end = r["start_time"] + tl * 60
+    if not r.get("end_time") and r.get("state") in ("RUNNING", "COMPLETING") and r.get("start_time") \
+            and tl is not None and tl < 0:
+        return "NONE"
+    end = start_and_end(r)[1]
     if tl is not None and tl < 0 and end > Ctx.now:
         return "NONE"
     return _time(end)
@@ -245,7 +253,7 @@ COLUMNS: dict[str, Column] = {
     "b": Column("TRES_PER_NODE", _tres_per_node, True, ("gres",)),
     "c": Column("MIN_CPUS", _min_cpus, True, ("cpus_per_task", "ntasks_per_node")),
     "d": Column("MIN_TMP_DISK", _const("0")),
-    "e": Column("END_TIME", _end, True, (*_T, "time_limit")),
+    "e": Column("END_TIME", _end, True, (*_T, "time_limit", "expected_start")),
     "f": Column("FEATURES", _fnull("features"), True, ("features",)),
     "g": Column("GROUP", _f("group"), True, ("group",), "group"),
     "h": Column("OVER_SUBSCRIBE", lambda r: "NO" if r.get("exclusive") else "OK", True, ("exclusive",)),
@@ -285,7 +293,7 @@ COLUMNS: dict[str, Column] = {
     "P": Column("PARTITION", _f("partition"), True, ("partition",), "partition"),
     "Q": Column("PRIORITY", _f("priority"), True, ("priority",), "priority"),
     "R": Column("NODELIST(REASON)", _reason_list, True, ("state", "reason", "nodes")),
-    "S": Column("START_TIME", lambda r: _time(r.get("start_time")), True, ("start_time",)),
+    "S": Column("START_TIME", lambda r: _time(_start(r)), True, ("state", "start_time", "expected_start")),
     "T": Column("STATE", _f("state"), True, ("state",), "state"),
     "U": Column("UID", _f("uid"), True, ("uid",), "uid"),
     "V": Column("SUBMIT_TIME", lambda r: _time(r.get("submit_time")), True, ("submit_time",)),
@@ -846,7 +854,7 @@ SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "p": lambda r: r.get("priority") or 0,
     "P": lambda r: r.get("partition") or "",
     "Q": lambda r: r.get("priority") or 0,
-    "S": lambda r: r.get("start_time") or 0,
+    "S": _start,
     "t": lambda r: COMPACT.get(r.get("state") or "", ""),
     "T": lambda r: r.get("state") or "",
     "u": lambda r: r.get("user") or "",
@@ -871,6 +879,8 @@ def sort_jobs(rows: list[dict[str, Any]], spec: str | None) -> list[dict[str, An
         key = SORT_KEYS.get(ch)
         if key is not None:
             rows.sort(key=key, reverse=reverse)
+            if ch == "S":  # squeue's comparator puts jobs with no start time last, either way round
+                rows.sort(key=lambda r: not _start(r))
         elif ch not in _IGNORED_SORT:
             error(PROG, f"Invalid sort specification: {ch}")
             raise Exit(1)

@@ -143,7 +143,8 @@ class Client:
             header, raw = self._exchange(sock, signed_request(op, body or {}, self.cluster))
             err = header.get("error") or {}
         if not header.get("ok"):
-            raise RpcError(str(err.get("code", "SLURM_ERROR")), str(err.get("message", "Unspecified error")))
+            raise RpcError(str(err.get("code", "SLURM_ERROR")), str(err.get("message", "Unspecified error")),
+                           str(err.get("err_msg", "")))
         result: dict[str, Any] = loads(raw) if raw else {}
         return result
 

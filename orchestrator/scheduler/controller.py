@@ -21,7 +21,7 @@ from orchestrator import SLURM_VERSION
 from orchestrator.cluster.config import ClusterSpec, Config, PartitionSpec
 from orchestrator.scheduler import jobenv, policy
 from orchestrator.scheduler.errors import MESSAGES, SlurmError
-from orchestrator.scheduler.job import RECORD_FIELDS, Job, JobTable, Step, derived_exit_code
+from orchestrator.scheduler.job import NO_STEPS, RECORD_FIELDS, Job, JobTable, Step, derived_exit_code
 from orchestrator.scheduler.plugins import Plugin
 from orchestrator.scheduler.protocol import RpcError, pack_columns
 from orchestrator.scheduler.resources import NodeState, fit, parse_gres_request, validate_constraint
@@ -57,11 +57,14 @@ class Settings:
     """Tunables shown by ``scontrol show config``; local tests shorten the waits."""
 
     def __init__(self, kill_wait: int = 30, slurmd_timeout: int = 300, min_job_age: int = 300,
-                 job_requeue: bool = True) -> None:
+                 job_requeue: bool = True, requeue_delay: int = 121) -> None:
         self.kill_wait = kill_wait
         self.slurmd_timeout = slurmd_timeout
         self.min_job_age = min_job_age
         self.job_requeue = job_requeue
+        # seconds before a requeued job may start again: slurmctld makes its begin time the launch
+        # credential's lifetime (120 s) and one from the requeue
+        self.requeue_delay = requeue_delay
 
 
 class Controller:
@@ -79,6 +82,7 @@ class Controller:
         self._pass_scheduled = False
         self._tasks: set[asyncio.Future[None]] = set()
         self._pass_counts: dict[int, int] = {}
+        self._pass_now = 0.0
         self._dep_changed: list[Job] = []  # jobs whose dependency string a pass rewrote, to be saved
         self._names: dict[tuple[int, int], tuple[float, str, str]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -123,6 +127,8 @@ class Controller:
             node.reason_time = float(data.get("reason_time", 0))
         for job in self.store.active_jobs():
             self.jobs[job.job_id] = job
+            if not job.accrue_time:  # state written before jobs kept their AccrueTime apart
+                job.accrue_time = job.eligible_time
             if job.state in ("RUNNING", "COMPLETING", "SUSPENDED"):
                 policy.apply_allocation(job, _alloc_of(job), self.nodes, self._share(job))
         for job in self.store.recent_jobs(time.time() - self.settings.min_job_age):
@@ -185,16 +191,22 @@ class Controller:
         self._pass_scheduled = False
         self._pass_counts = {}
         self._dep_changed = []
-        now = time.time()
+        now = self._pass_now = time.time()
         live = self.jobs.unfinished()
         pending = [j for j in live if j.state == "PENDING"]
         if not pending:
             return
         running = [j for j in live if j.state in ("RUNNING", "COMPLETING")]
-        before = {j.job_id: j.reason for j in pending}
+        before = {j.job_id: (j.reason, j.eligible_time) for j in pending}
         result = policy.schedule(now, pending, running, self.nodes, self.partitions, self.config.site.mem_per_cpu,
-                                 self._eligibility, self._take_task)
-        changed: list[Job] = [j for j in pending if before[j.job_id] != j.reason]
+                                 self._eligibility, self._take_task, self._waits_for_jobs)
+        changed: list[Job] = []
+        for job in pending:
+            noted = policy.note_wait(job)
+            if not job.accrue_time:
+                job.accrue_time = job.eligible_time
+            if noted or before[job.job_id] != (job.reason, job.eligible_time):
+                changed.append(job)
         if self._dep_changed:
             ids = {j.job_id for j in changed}
             changed += [j for j in self._dep_changed if j.job_id not in ids]
@@ -224,15 +236,31 @@ class Controller:
             log.exception("launch of job %d failed", job.job_id)
             self._finish(job, "FAILED", time.time(), exit_code=1, sig=0, usage=None)
 
+    def _waits_for_jobs(self, job: Job) -> str | None:
+        """A job's unmet dependency, asked before its --begin time as slurmctld's job_independent() does;
+        while it waits, a begin time already past is no EligibleTime (Unknown)."""
+        if not job.dependency:
+            return None
+        why = self._dependency_reason(job)
+        if why:
+            _not_eligible(job, self._pass_now)
+        return why
+
     def _eligibility(self, job: Job) -> str | None:
+        """Why a job that is neither held, dependent nor waiting for its --begin may not run yet.
+
+        Its EligibleTime follows slurmctld's job_independent(): a job still waiting for an array slot
+        is not eligible (Unknown), and one that has nothing left to wait for of its own becomes
+        eligible now (what it is short of afterwards, credits or room, does not change it).
+        """
+        now = self._pass_now
         # a task split off its array (scontrol on N_3, a requeue) still counts against the %N throttle
         if (job.array_task_id is not None and job.array_max_tasks and job.state == "PENDING"
                 and not self._claim_array_slot(job.array_job_id, job.array_max_tasks)):
+            _not_eligible(job, now)
             return "JobArrayTaskLimit"
-        if job.dependency:
-            why = self._dependency_reason(job)
-            if why:
-                return why
+        if not job.eligible_time:
+            job.eligible_time = now
         for plugin in self.plugins:
             why = plugin.eligibility(job)
             if why:
@@ -430,8 +458,17 @@ class Controller:
         self.jobs[job.job_id] = job  # queued again: among the unfinished once more
         job.reason = "BeginTime" if count else "None"
         if count:
+            # slurmctld starts a new accounting record: submitted now, eligible at its new begin time, no
+            # reason waited for yet; sacct shows the run before it only with -D
             job.restart_count += 1
-            job.begin_time = now + 1
+            job.begin_time = now + self.settings.requeue_delay
+            job.submit_time = now if now != job.submit_time else now + 1
+            job.eligible_time = job.begin_time
+            job.accrue_time = 0.0
+            job.reason_prev = "None"
+        job.steps = NO_STEPS  # the earlier run's steps are not this run's (step ids start at 0 again)
+        job.total_cpu = 0.0
+        job.max_rss_kb = 0
         job.start_time = 0.0
         job.end_time = 0.0
         job.nodes = ""
@@ -622,7 +659,7 @@ class Controller:
             return {"test_only": self._test_only(job)}
         array = self._array_spec(spec)
         job.job_id = self.store.allocate_job_ids(1)
-        job.priority = max(1, BASE_PRIORITY - job.job_id)
+        job.priority = 0 if job.hold else max(1, BASE_PRIORITY - job.job_id)  # held: 0, as scontrol hold gives
         if array is not None:
             job.array_job_id = job.job_id
             job.array_task_str = format_ranges(array.ids)
@@ -640,17 +677,21 @@ class Controller:
             raise SlurmError("EINVAL", f"Invalid argument: unknown job fields {', '.join(sorted(unknown))}")
         now = time.time()
         default_acct, allowed = self._default_account(user, group)
+        # the checks come in slurmctld's order (_job_create), so that a request with several faults is refused
+        # for the one Slurm names: required node names, partition, account, QOS, GRES, excluded node names,
+        # node counts, dependency, features, and last whether the nodes could ever hold the job
+        req_nodes = self._node_names(str(spec.get("req_nodes") or ""))
         part_name = str(spec.get("partition") or "")
         if not part_name:
             dp = self.cluster.default_partition
             if dp is None:
                 raise SlurmError("ESLURM_DEFAULT_PARTITION_NOT_SET")
             part_name = dp.name
-        if "," in part_name:
-            part_name = part_name.split(",")[0]
-        part = self.partitions.get(part_name)
-        if part is None:
-            raise SlurmError("ESLURM_INVALID_PARTITION_NAME")
+        for name in part_name.split(","):  # every partition of a list must exist; the job goes to the first
+            if name not in self.partitions:
+                raise SlurmError("ESLURM_INVALID_PARTITION_NAME", err_msg=f"invalid partition specified: {name}")
+        part_name = part_name.split(",")[0]
+        part = self.partitions[part_name]
         account = str(spec.get("account") or default_acct)
         if allowed is not None and account not in allowed:
             raise SlurmError("ESLURM_INVALID_ACCOUNT")
@@ -667,7 +708,7 @@ class Controller:
         job = Job(job_id=0, cluster=self.cluster.name, name=str(spec.get("name") or ("sbatch" if batch else "interactive")),
                   uid=uid, gid=gid, user=user, group=group, account=account, partition=part_name, qos=qos,
                   submit_time=now, time_limit=time_limit, batch=batch)
-        for key in ("comment", "req_nodes", "exc_nodes", "features", "gres", "dependency", "open_mode", "signal",
+        for key in ("comment", "exc_nodes", "features", "gres", "dependency", "open_mode", "signal",
                     "mail_type", "mail_user", "work_dir", "command", "std_out", "std_err", "std_in", "submit_host"):
             if key in spec and spec[key] is not None:
                 setattr(job, key, str(spec[key]))
@@ -698,18 +739,50 @@ class Controller:
         if spec.get("hold"):
             job.hold = "user"
             job.reason = "JobHeldUser"
+            policy.note_wait(job)
+        # EligibleTime as slurmctld gives it at submission: a --begin time is one at once (even while held or
+        # dependent), and a job with nothing to wait for is eligible from its submission; a dependent job
+        # becomes eligible in the pass that finds its dependency satisfied
+        if job.begin_time:
+            job.eligible_time = job.expected_start = job.begin_time
+        elif not job.hold and not job.dependency:
+            job.eligible_time = now
+        job.accrue_time = job.eligible_time
         job.req_gpus = str(spec.get("gpus") or "")
         job.req_gpus_per_node = str(spec.get("gpus_per_node") or "")
         gpus = spec.get("gpus_per_node") or spec.get("gpus")
         if gpus and not job.gres:
             job.gres = f"gpu:{gpus}"
-        self._validate_resources(job, part)
+        self._validate_gres(job)
+        job.exc_nodes = self._node_names(job.exc_nodes)
+        if req_nodes:
+            job.req_nodes = req_nodes
+            job.num_nodes = max(job.num_nodes, len(expand(req_nodes)))
+        if job.max_nodes and job.max_nodes < job.num_nodes:
+            raise SlurmError("ESLURM_INVALID_NODE_COUNT")
         if job.dependency:
             job.dependency_spec = job.dependency  # SLURM_JOB_DEPENDENCY keeps what was asked for
             self._validate_dependency(job)
+        try:
+            validate_constraint(job.features, {f for n in self.cluster.nodes for f in n.features})
+        except ValueError:
+            raise SlurmError("ESLURM_INVALID_FEATURE") from None
+        self._validate_fit(job, part)
         return job
 
-    def _validate_resources(self, job: Job, part: PartitionSpec) -> None:
+    def _node_names(self, value: str) -> str:
+        """A -w/-x node list in its compressed form; any name the cluster does not have is refused."""
+        if not value:
+            return ""
+        try:
+            names = expand(value)
+        except HostlistError:
+            raise SlurmError("ESLURM_INVALID_NODE_NAME") from None
+        if any(n not in self.nodes for n in names):
+            raise SlurmError("ESLURM_INVALID_NODE_NAME")
+        return compress(names)
+
+    def _validate_gres(self, job: Job) -> None:
         try:
             gres = parse_gres_request(job.gres)
         except ValueError:
@@ -719,29 +792,11 @@ class Controller:
             if not types or (gres.type and gres.type.lower() not in types):
                 raise SlurmError("ESLURM_INVALID_GRES")
             job.gres = f"gpu:{gres.type}:{gres.per_node}" if gres.type else f"gpu:{gres.per_node}"
-        feats = {f for n in self.cluster.nodes for f in n.features}
-        try:
-            validate_constraint(job.features, feats)
-        except ValueError:
-            raise SlurmError("ESLURM_INVALID_FEATURE") from None
-        for attr in ("req_nodes", "exc_nodes"):
-            value = getattr(job, attr)
-            if not value:
-                continue
-            try:
-                names = expand(value)
-            except HostlistError:
-                raise SlurmError("ESLURM_INVALID_NODE_NAME") from None
-            if any(n not in self.nodes for n in names):
-                raise SlurmError("ESLURM_INVALID_NODE_NAME")
-            setattr(job, attr, compress(names))
-        if job.req_nodes:
-            req = expand(job.req_nodes)
-            if any(n not in part.nodes for n in req):
-                raise SlurmError("ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE")
-            job.num_nodes = max(job.num_nodes, len(req))
-        if job.max_nodes and job.max_nodes < job.num_nodes:
-            raise SlurmError("ESLURM_INVALID_NODE_COUNT")
+
+    def _validate_fit(self, job: Job, part: PartitionSpec) -> None:
+        """Whether the partition's nodes could ever hold the job (it may wait for them); -w outside it cannot."""
+        if job.req_nodes and any(n not in part.nodes for n in expand(job.req_nodes)):
+            raise SlurmError("ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE")
         if policy.limit_reason(job, part) == "PartitionNodeLimit":
             return  # accepted, pending with PartitionNodeLimit, as Slurm does
         cands = policy.candidate_nodes(job, part, self.nodes)
@@ -1223,6 +1278,7 @@ class Controller:
             job.hold = "admin" if admin else "user"
             job.reason = "JobHeldAdmin" if admin else "JobHeldUser"
             job.priority = 0
+            _not_eligible(job, time.time())
 
         return self._control(req, hold)
 
@@ -1236,6 +1292,7 @@ class Controller:
             job.hold = ""
             job.reason = "None"
             job.priority = max(1, BASE_PRIORITY - job.job_id)
+            _not_eligible(job, time.time())  # eligible again from the next pass
 
         return self._control(req, release)
 
@@ -1329,6 +1386,7 @@ class Controller:
                 job.begin_time = parse_date(value)
             except TimeFormatError:
                 raise SlurmError("EINVAL") from None
+            job.eligible_time = max(job.begin_time, time.time())  # slurmctld: never before now
         elif k == "partition":
             if job.state != "PENDING":
                 raise SlurmError("ESLURM_JOB_NOT_PENDING")
@@ -1374,6 +1432,13 @@ class Controller:
             self.schedule_soon()
         else:
             raise SlurmError("EINVAL", f"Update of {key} is not supported")
+
+
+def _not_eligible(job: Job, now: float) -> None:
+    """A pending job held, or waiting for a dependency or an array slot, has no EligibleTime (slurmctld
+    clears details->begin_time), unless a --begin time still lies ahead."""
+    if job.eligible_time <= now:
+        job.eligible_time = 0.0
 
 
 def _not_pending(job: Job) -> None:

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-wait", type=int, default=30)
     parser.add_argument("--slurmd-timeout", type=int, default=300)
     parser.add_argument("--min-job-age", type=int, default=300)
+    parser.add_argument("--requeue-delay", type=int, default=121, help="seconds before a requeued job may start")
     parser.add_argument("--log-file")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
         listen = _addr(args.listen, cluster.controller_port) if args.listen else ("0.0.0.0", cluster.controller_port)
         settings = Settings(kill_wait=args.kill_wait, slurmd_timeout=args.slurmd_timeout,
-                            min_job_age=args.min_job_age)
+                            min_job_age=args.min_job_age, requeue_delay=args.requeue_delay)
         ctl = Controller(config, cluster, Path(args.state_dir), listen, settings)
         from orchestrator.scheduler.plugins import PLUGINS
 

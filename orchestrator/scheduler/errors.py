@@ -63,5 +63,5 @@ MESSAGES: dict[str, str] = {
 class SlurmError(RpcError):
     """An error with Slurm's code; the message defaults to Slurm's text for that code."""
 
-    def __init__(self, code: str, message: str | None = None) -> None:
-        super().__init__(code, message or MESSAGES.get(code, "Unspecified error"))
+    def __init__(self, code: str, message: str | None = None, err_msg: str = "") -> None:
+        super().__init__(code, message or MESSAGES.get(code, "Unspecified error"), err_msg)

@@ -215,13 +215,16 @@ class Job:
     # state
     state: str = "PENDING"
     reason: str = "None"
+    reason_prev: str = "None"  # the last reason it waited for besides its turn or room: sacct's Reason
     cancelled_by: int | None = field(default=None, metadata=RUN)
     priority: int = 0
     hold: str = ""  # "", "user" or "admin"
     # times
     submit_time: float = 0.0
-    eligible_time: float = field(default=0.0, metadata=RUN)
-    begin_time: float = 0.0
+    eligible_time: float = 0.0  # slurmctld's details->begin_time: 0 while held or dependent, see Controller
+    accrue_time: float = 0.0  # the first eligible time it had; kept through a later hold
+    begin_time: float = 0.0  # --begin as asked for: the scheduler waits for it
+    expected_start: float = 0.0  # a pending job's: its begin time or the backfill estimate (slurmctld's start_time)
     start_time: float = field(default=0.0, metadata=RUN)
     end_time: float = field(default=0.0, metadata=RUN)
     time_limit: int = field(default=INFINITE, metadata=OPTION)

@@ -43,7 +43,8 @@ class LocalCluster:
     """Processes of one local-mode service rooted at ``base``."""
 
     def __init__(self, base: str | Path, config_path: str | Path | None = None, cluster: str | None = None,
-                 kill_wait: int = 2, slurmd_timeout: int = 300, min_job_age: int = 300) -> None:
+                 kill_wait: int = 2, slurmd_timeout: int = 300, min_job_age: int = 300,
+                 requeue_delay: int = 1) -> None:
         self.base = Path(base).resolve()
         self.config_path = Path(config_path) if config_path else None
         self.config: Config = load(self.config_path)
@@ -51,6 +52,7 @@ class LocalCluster:
         self.kill_wait = kill_wait
         self.slurmd_timeout = slurmd_timeout
         self.min_job_age = min_job_age
+        self.requeue_delay = requeue_delay  # Slurm waits 121 s; local mode is for tests and quick tries
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     # ------------------------------------------------------------------ paths
@@ -84,7 +86,7 @@ class LocalCluster:
         common = [sys.executable, "-m", "orchestrator.scheduler.daemon"]
         cfg = ["--config", str(self.config_file), "--cluster", self.cluster_name,
                "--kill-wait", str(self.kill_wait), "--slurmd-timeout", str(self.slurmd_timeout),
-               "--min-job-age", str(self.min_job_age)]
+               "--min-job-age", str(self.min_job_age), "--requeue-delay", str(self.requeue_delay)]
         port = json.loads(self.conf_file.read_text())["clusters"][self.cluster_name]["port"]
         self._spawn("controller", [*common, "controller", *cfg, "--state-dir", str(self.base / "state"),
                                    "--listen", f"127.0.0.1:{port}"], env)

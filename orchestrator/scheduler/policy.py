@@ -20,12 +20,13 @@ from orchestrator.slurm.timefmt import INFINITE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Pass", "Reservation", "candidate_nodes", "earliest_start", "limit_reason", "schedule", "shape"]
+__all__ = ["Pass", "Reservation", "candidate_nodes", "earliest_start", "limit_reason", "note_wait", "schedule", "shape"]
 
 MAX_RESERVATIONS = 16
 MAX_TESTED = 1000
 FAR_FUTURE = 10 * 365 * 86400.0
 DOWN_REASON = "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"
+_TURN_REASONS = frozenset({"None", "Priority", "Resources", DOWN_REASON})  # DOWN_REASON is Resources' text
 
 
 @dataclass
@@ -40,6 +41,20 @@ class Pass:
 
     starts: list[tuple[Job, Allocation]]
     tested: int = 0
+
+
+def note_wait(job: Job) -> bool:
+    """Keep the last reason a pending job waited for other than its turn or room, as slurmctld keeps
+    state_reason_prev_db for accounting: sacct's Reason for a job that waited on Dependency and then on
+    Resources is Dependency, and None for one that only waited its turn. True when it changed."""
+    reason = job.reason
+    if reason in _TURN_REASONS:
+        return False
+    reason = reason.split(",", 1)[0]  # "ReqNodeNotAvail, UnavailableNodes:n1" is the reason ReqNodeNotAvail
+    if reason == job.reason_prev:
+        return False
+    job.reason_prev = reason
+    return True
 
 
 def sort_key(job: Job, tiers: dict[str, int]) -> tuple[int, int, float, int]:
@@ -131,11 +146,14 @@ def earliest_start(job: Job, cands: list[NodeState], running: list[Job], now: fl
 def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str, NodeState],
              partitions: dict[str, PartitionSpec], default_mem: int,
              eligibility: Callable[[Job], str | None] | None = None,
-             take_task: Callable[[Job], Job | None] | None = None) -> Pass:
+             take_task: Callable[[Job], Job | None] | None = None,
+             dependency: Callable[[Job], str | None] | None = None) -> Pass:
     """One scheduling pass. Sets ``reason`` on jobs that stay pending; returns the starts.
 
-    ``eligibility`` returns a pending reason from outside the policy (holds, dependencies,
-    credits, array throttles) or None when the job may run. ``take_task`` splits the next
+    ``dependency`` returns why a job still waits for other jobs, asked before its --begin time
+    is (slurmctld's job_independent(): a dependent job shows Dependency, not BeginTime);
+    ``eligibility`` returns a pending reason from outside the policy once that time has come
+    (credits, array throttles), or None when the job may run. ``take_task`` splits the next
     task off a pending array (None when its throttle is reached); the array itself is
     returned for its last task.
     """
@@ -150,8 +168,14 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
         if job.hold:
             job.reason = "JobHeldAdmin" if job.hold == "admin" else "JobHeldUser"
             continue
+        if dependency is not None:
+            why = dependency(job)
+            if why:
+                job.reason = why
+                continue
         if job.begin_time and job.begin_time > now:
             job.reason = "BeginTime"
+            job.expected_start = job.begin_time
             continue
         if eligibility is not None:
             why = eligibility(job)
@@ -231,6 +255,7 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
                 estimates[key] = (len(result.starts), est)
             if est is not None:
                 reservations.append(Reservation(set(est[1].cpus), est[0]))
+                job.expected_start = est[0]  # squeue --start, scontrol's StartTime of a pending job
     return result
 
 

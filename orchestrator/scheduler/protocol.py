@@ -151,12 +151,14 @@ class ProtocolError(Exception):
 
 
 class RpcError(Exception):
-    """An error reply, carrying Slurm's error code name and its message text."""
+    """An error reply, carrying Slurm's error code name and its message text, and what slurmctld's reply
+    may add (its err_msg: "invalid partition specified: x"), which Slurm's commands print first."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, err_msg: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.err_msg = err_msg
 
 
 def body_digest(op: str, body: bytes) -> bytes:

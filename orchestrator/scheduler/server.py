@@ -73,8 +73,9 @@ def reply_ok(body: dict[str, Any] | None = None) -> bytes:
     return encode_frame({"v": VERSION, "ok": True}, body or {})
 
 
-def reply_error(code: str, message: str) -> bytes:
-    return encode_frame({"v": VERSION, "ok": False, "error": {"code": code, "message": message}}, {})
+def reply_error(code: str, message: str, err_msg: str = "") -> bytes:
+    error = {"code": code, "message": message, **({"err_msg": err_msg} if err_msg else {})}
+    return encode_frame({"v": VERSION, "ok": False, "error": error}, {})
 
 
 class RpcServer:
@@ -167,7 +168,7 @@ class RpcServer:
         try:
             result = await handler(req)
         except RpcError as exc:
-            writer.write(reply_error(exc.code, exc.message))
+            writer.write(reply_error(exc.code, exc.message, exc.err_msg))
             await writer.drain()
             return True
         except (KeyError, TypeError, ValueError) as exc:
@@ -196,5 +197,5 @@ async def call_async(host: str, port: int, op: str, body: dict[str, Any], timeou
         writer.close()
     if not header.get("ok"):
         err = header.get("error") or {}
-        raise RpcError(str(err.get("code", "SLURM_ERROR")), str(err.get("message", "error")))
+        raise RpcError(str(err.get("code", "SLURM_ERROR")), str(err.get("message", "error")), str(err.get("err_msg", "")))
     return json.loads(raw) if raw else {}

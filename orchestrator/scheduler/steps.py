@@ -313,6 +313,7 @@ class ControllerSteps(Plugin):
     def on_start(self, job: Job) -> None:
         self.ready[job.job_id] = asyncio.Event()
         self.active.pop(job.job_id, None)
+        self.next_id.pop(job.job_id, None)  # a requeued job's run numbers its steps from 0 again
         self.cpu_ids.pop(job.job_id, None)
         self.job_cpu_ids(job)
         cutoff = time.monotonic() - 60

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-__all__ = ["cpu_time_raw", "derived_text", "elapsed_seconds", "tres_mem"]
+__all__ = ["cpu_time_raw", "derived_text", "elapsed_seconds", "start_and_end", "tres_mem"]
 
 
 def elapsed_seconds(start: float, end: float, now: float | None = None) -> int:
@@ -28,6 +28,21 @@ def elapsed_seconds(start: float, end: float, now: float | None = None) -> int:
     if not stop:
         return 0
     return max(0, int(stop) - int(start))
+
+
+def start_and_end(r: dict[str, Any]) -> tuple[float, float]:
+    """A job's StartTime and EndTime as slurmctld gives them to squeue and scontrol: a running job ends
+    at its time limit, and a pending one shows when it is expected to start (its --begin time or the
+    scheduler's estimate) and to end then (0 for unknown, or for an UNLIMITED end)."""
+    start = float(r.get("start_time") or 0)
+    end = float(r.get("end_time") or 0)
+    state = r.get("state")
+    if state == "PENDING":
+        start = float(r.get("expected_start") or 0)
+    tl = r.get("time_limit")
+    if not end and start and state in ("PENDING", "RUNNING", "COMPLETING") and tl is not None and tl >= 0:
+        end = start + tl * 60
+    return start, end
 
 
 def cpu_time_raw(start: float, end: float, alloc_cpus: int, now: float | None = None) -> int:

@@ -56,6 +56,12 @@ def test_unknown_jobs_and_bad_input(local):
     r = local.run(["sbatch", "-p", "nopart", "--wrap=true"], user=USER)
     assert (r.returncode, r.stderr) == (1, "sbatch: error: invalid partition specified: nopart\n"
                                            "sbatch: error: Batch job submission failed: Invalid partition name specified\n")
+    r = local.run(["sbatch", "-p", "short,nopart", "--wrap=true"], user=USER)  # every one of a list must exist
+    assert (r.returncode, r.stderr) == (1, "sbatch: error: invalid partition specified: nopart\n"
+                                           "sbatch: error: Batch job submission failed: Invalid partition name specified\n")
+    r = local.run(["sbatch", "--test-only", "-p", "nopart", "--wrap=true"], user=USER)
+    assert (r.returncode, r.stderr) == (1, "sbatch: error: invalid partition specified: nopart\n"
+                                           "allocation failure: Invalid partition name specified\n")
     r = local.run(["sbatch", "--foo"], user=USER)
     assert (r.returncode, r.stderr) == (255, "sbatch: unrecognized option '--foo'\nTry \"sbatch --help\" for more information\n")
     r = local.run(["sbatch", "/nonexistent.sh"], user=USER)

@@ -327,3 +327,32 @@ def test_hold_and_release_of_a_running_job_do_nothing_and_of_a_finished_one_fail
     r = local.run(["scontrol", "hold", str(job)], user=USER)
     assert (r.returncode, r.stderr) == (1, f"Job has already finished for job {job}\n"
                                            "slurm_suspend error: Job has already finished\n")
+
+
+def test_a_requeued_jobs_earlier_steps_show_only_with_duplicates(local):
+    # sacct (22.05) after scontrol requeue: the new run is a record of its own, submitted at the requeue, with
+    # its own steps numbered from 0; the earlier run and its steps are listed before it only with -D
+    job = local.submit("#!/bin/bash\nsrun true\nsleep 30\n", user=USER)
+    local.wait(job, ("RUNNING",))
+    deadline = time.time() + 15
+    while time.time() < deadline and "0" not in [s["step_id"] for s in local.acct(job)["steps"]]:
+        time.sleep(0.2)
+    submitted = local.acct(job)["submit_time"]
+    assert local.run(["scontrol", "requeue", str(job)], user=USER).returncode == 0
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        rec = local.acct(job)
+        if rec["state"] == "RUNNING" and "0" in [s["step_id"] for s in rec["steps"]]:
+            break
+        time.sleep(0.2)
+    local.run(["scancel", str(job)], user=USER)
+    local.wait(job)
+    plain = local.run(["sacct", "-n", "-P", "-o", "JobID,State", "-j", str(job)], user=USER)
+    dup = local.run(["sacct", "-D", "-n", "-P", "-o", "JobID,State", "-j", str(job)], user=USER)
+    cancelled = f"CANCELLED by {_uid(USER)}"
+    run2 = [f"{job}|{cancelled}", f"{job}.batch|CANCELLED", f"{job}.extern|COMPLETED", f"{job}.0|COMPLETED"]
+    assert plain.stdout.splitlines() == run2
+    assert dup.stdout.splitlines() == [f"{job}|REQUEUED", f"{job}.batch|CANCELLED", f"{job}.extern|COMPLETED",
+                                       f"{job}.0|COMPLETED", *run2]
+    rec = local.acct(job)
+    assert rec["submit_time"] > submitted and rec["restart_count"] == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 USER = "mhalice"
 
 
@@ -214,6 +216,27 @@ def test_invalid_gres_and_unknown_feature_are_refused(local):
     assert "Invalid feature specification" in r.stderr
 
 
+@pytest.mark.parametrize("args,error", [
+    # slurmctld's _job_create checks -w names, the partition, the account, the QOS, the GRES, -x names, the
+    # dependency and the features in that order; whether any nodes could hold the job comes last
+    (["-p", "nosuch", "-C", "nofeat", "-w", "nonode"], "Invalid node name specified"),
+    (["-C", "nofeat", "-w", "nonode"], "Invalid node name specified"),
+    (["-w", "nonode", "-A", "nosuchacct"], "Invalid node name specified"),
+    (["-p", "nosuch", "-A", "nosuchacct"], "Invalid partition name specified"),
+    (["-C", "nofeat", "-A", "nosuchacct"], "Invalid account or account/partition combination specified"),
+    (["-A", "nosuchacct", "--qos=nosuchqos"], "Invalid account or account/partition combination specified"),
+    (["-C", "nofeat", "--qos=nosuchqos"], "Invalid qos specification"),
+    (["-x", "nonode", "--gres=gpu:h100:1"], "Invalid generic resource (gres) specification"),
+    (["-C", "nofeat", "-x", "nonode"], "Invalid node name specified"),
+    (["-C", "nofeat", "-d", "afterok:abc"], "Job dependency problem"),
+    (["-C", "nofeat", "-n", "1000"], "Invalid feature specification"),
+    (["-n", "1000"], "Requested node configuration is not available"),
+])
+def test_test_only_names_the_fault_slurm_checks_first(local, args, error):
+    r = local.run(["sbatch", "--test-only", *args, "--wrap", "true"], user=USER)
+    assert (r.returncode, r.stderr.splitlines()[-1]) == (1, f"allocation failure: {error}")
+
+
 def test_constraint_selects_the_node(local):
     job = local.submit("#!/bin/bash\ntrue\n", "-p", "gpu", "--gres=gpu:1", "-C", "gpu_sku:V100&gpu_gen:Volta",
                        user=USER)
@@ -228,3 +251,58 @@ def test_sacct_by_array_id_lists_every_task(local):
         time.sleep(0.2)
     r = local.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", str(job)], user=USER)
     assert sorted(r.stdout.split()) == [f"{job}_{i}|COMPLETED" for i in (1, 2, 3)]
+
+
+def _sacct(local, job: int, fmt: str) -> str:
+    r = local.run(["sacct", "-X", "-P", "-n", "-o", fmt, "-j", str(job)], user=USER)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_sacct_reason_is_the_last_reason_a_job_waited_for(local):
+    # slurmdbd's Reason is state_reason_prev: what a job waited for besides its turn or room, kept once it ran;
+    # scontrol shows the job's reason now (None once it ran, NonZeroExitCode once it failed)
+    first = local.submit("#!/bin/bash\nsleep 1\n", user=USER)
+    after = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afterok:{first}", user=USER)
+    held = local.submit("#!/bin/bash\nexit 3\n", "--hold", user=USER)
+    time.sleep(1)
+    assert local.run(["scontrol", "release", str(held)], user=USER).returncode == 0
+    assert local.wait(after)["state"] == "COMPLETED"
+    assert local.wait(held)["state"] == "FAILED"
+    assert local.wait(first)["state"] == "COMPLETED"
+    assert _sacct(local, first, "Reason") == "None"
+    assert _sacct(local, after, "Reason") == "Dependency"
+    assert _sacct(local, held, "State,Reason") == "FAILED|JobHeldUser"
+    r = local.run(["scontrol", "show", "job", str(held)], user=USER)
+    assert " JobState=FAILED Reason=NonZeroExitCode " in r.stdout
+    r = local.run(["scontrol", "show", "job", str(after)], user=USER)
+    assert " JobState=COMPLETED Reason=None " in r.stdout
+
+
+def _eligible(local, job: int) -> str:
+    r = local.run(["scontrol", "show", "job", str(job)], user=USER)
+    return r.stdout.split("EligibleTime=", 1)[1].split()[0]
+
+
+def test_eligible_time_is_when_a_job_could_first_run(local):
+    # slurmctld's EligibleTime: the submission for a plain job, the --begin time (at once), the release of a
+    # held job and the satisfaction of a dependency; Unknown until then. sacct's Eligible is the same time.
+    plain = local.submit("#!/bin/bash\nsleep 2\n", user=USER)
+    later = local.submit("#!/bin/bash\ntrue\n", "--begin=now+2", user=USER)
+    held = local.submit("#!/bin/bash\ntrue\n", "--hold", user=USER)
+    after = local.submit("#!/bin/bash\ntrue\n", f"--dependency=afterok:{plain}", user=USER)
+    submitted = local.run(["squeue", "-h", "-o", "%V", "-j", str(plain)], user=USER).stdout.strip()
+    assert _eligible(local, plain) == submitted
+    begin = _eligible(local, later)
+    assert begin != "Unknown" and begin > submitted and local.job(later)["state"] == "PENDING"
+    assert _eligible(local, held) == "Unknown" and _eligible(local, after) == "Unknown"
+    time.sleep(1)
+    local.run(["scontrol", "release", str(held)], user=USER)
+    for job in (plain, later, held, after):
+        assert local.wait(job)["state"] == "COMPLETED"
+    released, satisfied = _eligible(local, held), _eligible(local, after)
+    assert "Unknown" not in (released, satisfied) and released > submitted and satisfied > submitted
+    r = local.run(["scontrol", "show", "job", str(plain)], user=USER)
+    assert re.search(r" EndTime=(\S+) ", r.stdout)[1] <= satisfied  # type: ignore[index]
+    for job, when in ((plain, submitted), (later, begin), (held, released), (after, satisfied)):
+        assert _sacct(local, job, "Eligible") == when

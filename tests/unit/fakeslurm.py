@@ -105,6 +105,7 @@ def job(job_id: int, **kw: Any) -> dict[str, Any]:
             gid=kw.pop("gid", 1001), user=kw.pop("user", "alice"), group=kw.pop("group", "alice"),
             account=kw.pop("account", "research"), partition=kw.pop("partition", "short"))
     j.submit_time = kw.pop("submit_time", time.time() - 100)
+    j.eligible_time = j.accrue_time = kw.pop("eligible_time", j.submit_time)  # as the controller gives a plain job
     j.time_limit = kw.pop("time_limit", 60)
     j.work_dir = kw.pop("work_dir", "/home/alice")
     j.priority = kw.pop("priority", 4294901757 - job_id)

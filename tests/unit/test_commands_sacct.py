@@ -151,3 +151,25 @@ def test_exit_codes_of_128_and_more_lose_128(slurm: FakeSlurm) -> None:
     slurm.serve_jobs()
     out = run("sacct", "-P", "-n", "-o", "JobID,ExitCode,DerivedExitCode", "-j", "11,13")[1]
     assert out == "11|11:0|200:0\n11.0|72:0|\n13|127:0|0:0\n"
+
+
+def test_reason_is_the_last_one_waited_for_not_the_end_reason(slurm: FakeSlurm) -> None:
+    # slurmdbd keeps state_reason_prev: a job that waited on a dependency shows Dependency once it ran,
+    # a failed one that only waited its turn None (scontrol's Reason=NonZeroExitCode is not in accounting)
+    slurm.jobs = [job(20, state="COMPLETED", reason="None", reason_prev="Dependency", start_time=T0, end_time=T0 + 1),
+                  job(21, state="FAILED", reason="NonZeroExitCode", exit_code=3, start_time=T0, end_time=T0 + 1),
+                  job(22, state="PENDING", reason="Resources", reason_prev="JobHeldUser")]
+    slurm.serve_jobs()
+    out = run("sacct", "-X", "-P", "-n", "-o", "JobID,State,Reason", "-j", "20,21,22")[1]
+    assert out == "20|COMPLETED|Dependency\n21|FAILED|None\n22|PENDING|JobHeldUser\n"
+
+
+def test_eligible_is_unknown_for_a_job_never_eligible_and_the_window_leaves_it_out(slurm: FakeSlurm) -> None:
+    # slurmdbd selects -S/-E by time_eligible: a job held or dependent since its submission has none, and is
+    # listed only when named with -j
+    slurm.jobs = [job(30, state="PENDING", reason="JobHeldUser", reason_prev="JobHeldUser", eligible_time=0),
+                  job(31, state="PENDING", reason="Resources", submit_time=T0, eligible_time=T0 + 5)]
+    slurm.serve_jobs()
+    assert run("sacct", "-X", "-P", "-n", "-o", "JobID")[1] == "31\n"
+    out = run("sacct", "-X", "-P", "-n", "-o", "JobID,Eligible", "-j", "30,31")[1]
+    assert out.splitlines() == ["30|Unknown", f"31|{time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(T0 + 5))}"]

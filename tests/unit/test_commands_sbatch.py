@@ -135,8 +135,10 @@ def test_directive_help_is_ignored_and_old_magic_warns(slurm: FakeSlurm) -> None
 
 
 def test_submission_failure(slurm: FakeSlurm) -> None:
-    slurm.on("submit", RpcError("ESLURM_INVALID_PARTITION_NAME", "Invalid partition name specified"))
-    rc, out, err = run("sbatch", "-p", "nopart", "--wrap=true")
+    # slurmctld's err_msg comes first (it names the partition of a list that does not exist)
+    slurm.on("submit", RpcError("ESLURM_INVALID_PARTITION_NAME", "Invalid partition name specified",
+                                "invalid partition specified: nopart"))
+    rc, out, err = run("sbatch", "-p", "short,nopart", "--wrap=true")
     assert (rc, out) == (1, "")
     assert err == ("sbatch: error: invalid partition specified: nopart\n"
                    "sbatch: error: Batch job submission failed: Invalid partition name specified\n")
@@ -155,6 +157,10 @@ def test_test_only(slurm: FakeSlurm) -> None:
     assert (rc, out) == (0, "")
     assert err == "sbatch: Job 22 to start at Unknown using 1 processors on nodes vm in partition short\n"
     assert slurm.ops("submit")[0]["test_only"] is True
+    slurm.on("submit", RpcError("ESLURM_INVALID_PARTITION_NAME", "Invalid partition name specified",
+                                "invalid partition specified: nopart"))
+    assert run("sbatch", "--test-only", "-p", "nopart", "--wrap=true") == (
+        1, "", "sbatch: error: invalid partition specified: nopart\nallocation failure: Invalid partition name specified\n")
 
 
 def test_clusters(slurm: FakeSlurm) -> None:

@@ -275,3 +275,20 @@ def test_show_job_details_derived_exit_code(slurm: FakeSlurm) -> None:
     slurm.serve_jobs()
     out = run("scontrol", "-d", "show", "job", "12")[1]
     assert "ExitCode=0:0\n   DerivedExitCode=0:9\n" in out
+
+
+def test_show_job_accrue_time_outlives_a_hold(slurm: FakeSlurm) -> None:
+    # slurmctld clears a held job's EligibleTime (details->begin_time); its AccrueTime stays
+    slurm.jobs = [job(55, reason="JobHeldUser", priority=0, submit_time=1764000000, eligible_time=0,
+                      accrue_time=1764000000)]
+    slurm.serve_jobs()
+    out = run("scontrol", "show", "job", "55")[1]
+    assert "   SubmitTime=2025-11-24T16:00:00 EligibleTime=Unknown\n   AccrueTime=2025-11-24T16:00:00\n" in out
+
+
+def test_show_job_start_and_end_of_a_pending_job_are_the_expected_ones(slurm: FakeSlurm) -> None:
+    slurm.jobs = [job(56, reason="BeginTime", time_limit=7, submit_time=1764000000, begin_time=1764000060,
+                      eligible_time=1764000060, expected_start=1764000060)]
+    slurm.serve_jobs()
+    out = run("scontrol", "show", "job", "56")[1]
+    assert "   StartTime=2025-11-24T16:01:00 EndTime=2025-11-24T16:08:00 Deadline=N/A\n" in out

@@ -355,3 +355,22 @@ def test_exit_codes_print_as_wait_statuses(slurm: FakeSlurm) -> None:
     slurm.serve_jobs()
     out = run("squeue", "-h", "-t", "all", "-O", "jobid:4,derivedec:6,exit_code:6")[1]
     assert sorted(out.splitlines()) == ["8   15    15    ", "9   256   1280  "]
+
+
+def test_pending_jobs_show_when_they_are_expected_to_start(slurm: FakeSlurm) -> None:
+    # slurmctld gives a pending job its --begin time or the scheduler's estimate as StartTime, and an end a
+    # time limit after it; squeue --start lists them soonest first and the unknown ones (N/A) last
+    t = 1764000000.0
+    slurm.jobs = [job(40, reason="Resources", time_limit=10, expected_start=t + 240),
+                  job(41, reason="BeginTime", time_limit=7, begin_time=t, expected_start=t),
+                  job(11, reason="JobHeldUser", priority=0, hold="user")]
+    slurm.serve_jobs()
+
+    def stamp(e: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(e))
+
+    _, out, _ = run("squeue", "-h", "--start", "-o", "%i %S %e")
+    assert out.splitlines() == [f"41 {stamp(t)} {stamp(t + 420)}", f"40 {stamp(t + 240)} {stamp(t + 840)}",
+                                "11 N/A N/A"]
+    _, out, _ = run("squeue", "-h", "-S", "-S", "-o", "%i")
+    assert out.split() == ["40", "41", "11"]

@@ -100,6 +100,22 @@ def test_holds_begin_time_and_external_reasons():
     assert [j.job_id for j, _ in res.starts] == [later.job_id]
 
 
+def test_a_dependency_is_asked_before_the_begin_time_and_other_reasons_after_it():
+    # slurmctld's job_independent(): a dependent job with a --begin time ahead shows Dependency; credits and
+    # the like are only asked once the begin time has come
+    both = job(dependency="afterok:1", begin_time=NOW + 60)
+    later = job(begin_time=NOW + 60)
+    asked: list[int] = []
+
+    def eligibility(j: Job) -> str | None:
+        asked.append(j.job_id)
+        return "AssocGrpBillingMinutes"
+
+    policy.schedule(NOW, [both, later], [], nodes(), parts(["n1", "n2"]), 100, eligibility,
+                    dependency=lambda j: "Dependency" if j.dependency else None)
+    assert (both.reason, later.reason, asked) == ("Dependency", "BeginTime", [])
+
+
 def test_required_node_unavailable():
     ns = nodes()
     ns["n2"].drain = True
@@ -239,3 +255,29 @@ def test_a_queue_of_like_jobs_is_fitted_and_estimated_once(monkeypatch) -> None:
     assert not res.starts
     assert [j.reason for j in queue] == ["Resources"] + ["Priority"] * 49
     assert calls == {"fit": 3, "est": 1}  # the pass tries once; the estimate tries now, then after the blocker
+
+
+def test_note_wait_keeps_the_last_reason_besides_turn_and_room() -> None:
+    j = job()
+    assert j.reason_prev == "None"
+    for reason, changed, kept in [("Priority", False, "None"), ("Dependency", True, "Dependency"),
+                                  ("Resources", False, "Dependency"), (policy.DOWN_REASON, False, "Dependency"),
+                                  ("BeginTime", True, "BeginTime"), ("BeginTime", False, "BeginTime"),
+                                  ("ReqNodeNotAvail, UnavailableNodes:n2", True, "ReqNodeNotAvail"),
+                                  ("None", False, "ReqNodeNotAvail")]:
+        j.reason = reason
+        assert policy.note_wait(j) is changed, reason
+        assert j.reason_prev == kept, reason
+
+
+def test_pending_jobs_get_the_start_they_are_expected_at():
+    ns = nodes(1)
+    runner = job(state="RUNNING", start_time=NOW - 60, time_limit=10)
+    alloc = fit(runner, list(ns.values()), 100)
+    assert alloc is not None
+    policy.apply_allocation(runner, alloc, ns)
+    big = job(num_tasks=4)
+    later = job(begin_time=NOW + 300)
+    policy.schedule(NOW, [big, later], [runner], ns, parts(sorted(ns)), 100)
+    assert (big.reason, big.expected_start) == ("Resources", NOW - 60 + 600)  # when the runner's limit is up
+    assert (later.reason, later.expected_start) == ("BeginTime", NOW + 300)
