@@ -114,6 +114,7 @@ class Params:
         self.noheader = False
         self.parsable = 0  # 1 = -p (trailing delimiter), 2 = -P
         self.partitions: list[str] | None = None
+        self.reasons: set[str] | None = None  # --reason: the reason a job last waited for (slurmdbd's)
         self.states: list[str] | None = None
         self.uids: list[int] | None = None
         self.no_steps = False
@@ -201,6 +202,14 @@ def parse_args(argv: list[str]) -> Params:
             p.parsable = 2
         elif key == "r":
             p.partitions = (p.partitions or []) + split_list(v)
+        elif key == "R":
+            from orchestrator.slurm.reasons import reason_name
+
+            for item in split_list(v):
+                name = reason_name(item)
+                if name is None:
+                    _common.fatal(PROG, f"unrecognized job reason value '{item}'")
+                p.reasons = (p.reasons or set()) | {name}
         elif key == "s":
             for item in split_list(v):
                 state = _job_state(item)
@@ -704,6 +713,8 @@ def _filter(jobs: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
         if p.names and j.get("name") not in p.names:
             continue
         if p.partitions and j.get("partition") not in p.partitions:
+            continue
+        if p.reasons is not None and (j.get("reason_prev") or "None") not in p.reasons:
             continue
         if p.accounts and (j.get("account") or "").lower() not in {a.lower() for a in p.accounts}:
             continue

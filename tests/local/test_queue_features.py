@@ -277,6 +277,10 @@ def test_sacct_reason_is_the_last_reason_a_job_waited_for(local):
     assert " JobState=FAILED Reason=NonZeroExitCode " in r.stdout
     r = local.run(["scontrol", "show", "job", str(after)], user=USER)
     assert " JobState=COMPLETED Reason=None " in r.stdout
+    # sacct --reason selects on that reason
+    r = local.run(["sacct", "-X", "-n", "-P", "-o", "JobID", "-j", f"{first},{after},{held}", "--reason=dependency"],
+                  user=USER)
+    assert (r.returncode, r.stdout) == (0, f"{after}\n")
 
 
 def _eligible(local, job: int) -> str:

@@ -164,6 +164,24 @@ def test_reason_is_the_last_one_waited_for_not_the_end_reason(slurm: FakeSlurm) 
     assert out == "20|COMPLETED|Dependency\n21|FAILED|None\n22|PENDING|JobHeldUser\n"
 
 
+def test_reason_filter_selects_on_the_reason_waited_for(slurm: FakeSlurm) -> None:
+    # --reason filters on slurmdbd's state_reason_prev; names are read in any case (job_reason_num), and
+    # a job that only waited its turn counts as None. The short -R is missing from 22.05's getopt string.
+    slurm.jobs = [job(20, state="COMPLETED", reason="None", reason_prev="Dependency", start_time=T0, end_time=T0 + 1),
+                  job(21, state="FAILED", reason="NonZeroExitCode", exit_code=3, start_time=T0, end_time=T0 + 1),
+                  job(22, state="COMPLETED", reason="None", reason_prev="BeginTime", start_time=T0, end_time=T0 + 1)]
+    slurm.serve_jobs()
+    assert run("sacct", "-X", "-P", "-n", "-o", "JobID", "--reason=dependency")[1] == "20\n"
+    assert run("sacct", "-X", "-P", "-n", "-o", "JobID", "--reason", "None,BeginTime")[1] == "21\n22\n"
+
+
+def test_reason_filter_refuses_a_name_slurm_does_not_know(slurm: FakeSlurm) -> None:
+    rc, out, err = run("sacct", "--reason=Dependency,bogus,None")
+    assert (rc, out, err) == (1, "", "sacct: fatal: unrecognized job reason value 'bogus'\n")
+    rc, _out, err = run("sacct", "-R", "Dependency")
+    assert (rc, err) == (1, "sacct: invalid option -- 'R'\n")
+
+
 def test_eligible_is_unknown_for_a_job_never_eligible_and_the_window_leaves_it_out(slurm: FakeSlurm) -> None:
     # slurmdbd selects -S/-E by time_eligible: a job held or dependent since its submission has none, and is
     # listed only when named with -j
