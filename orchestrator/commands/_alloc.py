@@ -20,10 +20,14 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-__all__ = ["Interrupted", "info", "relinquish", "request_allocation", "wait_allocation", "which"]
+__all__ = ["LONG_POLL", "Interrupted", "info", "relinquish", "request_allocation", "wait_allocation", "which"]
 
 FIRST_WAIT = 0.5
 """How long a new allocation may take before it is reported as queued (the controller schedules at once)."""
+
+LONG_POLL = 20.0
+"""How long one ``alloc_wait`` may block in the controller: under the client's 30 s socket timeout,
+so that a request pending for minutes polls again rather than failing with a timed-out socket."""
 
 
 class Interrupted(Exception):
@@ -73,8 +77,22 @@ def parse_cli(prog: str, argv: list[str], usage: str) -> tuple[list[tuple[str, s
     return cli, positionals
 
 
+_WITHDRAW_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 def _raise(signo: int, _frame: Any) -> None:
+    """Withdraw once: later signals are absorbed, so that withdrawing is never itself interrupted.
+
+    timeout(1) sends its signal to the command and then to its process group, so one Ctrl-C-like
+    event often arrives twice; the second must not cut short the request that cancels the job.
+    """
+    for s in _WITHDRAW_SIGNALS:
+        signal.signal(s, _absorb)
     raise Interrupted(signo)
+
+
+def _absorb(_signo: int, _frame: Any) -> None:
+    pass
 
 
 def request_allocation(prog: str, client: Any, job: dict[str, Any], argv: list[str]) -> int:
@@ -104,7 +122,7 @@ def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, 
     """
     from orchestrator.scheduler.protocol import RpcError
 
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
+    old = {s: signal.signal(s, _raise) for s in _WITHDRAW_SIGNALS}
     queued = False
     try:
         try:
@@ -121,7 +139,7 @@ def wait_allocation(prog: str, client: Any, job_id: int, *, pending_line: bool, 
                         info(prog, "Requested partition configuration not available now")
                     info(prog, f"job {job_id} queued and waiting for resources")
                     queued = True
-                state = client.call("alloc_wait", {"job_id": job_id, "timeout": 60})
+                state = client.call("alloc_wait", {"job_id": job_id, "timeout": LONG_POLL})
             if state["state"] == "RUNNING":
                 if queued:
                     info(prog, f"job {job_id} has been allocated resources")
@@ -153,7 +171,7 @@ def _granted(prog: str, client: Any, job_id: int, state: dict[str, Any]) -> dict
         return state
     info(prog, "Waiting for resource configuration")
     while state["state"] == "RUNNING" and not state.get("ready", True):
-        state = client.call("alloc_wait", {"job_id": job_id, "timeout": 60})
+        state = client.call("alloc_wait", {"job_id": job_id, "timeout": LONG_POLL})
     if state["state"] != "RUNNING":
         info(prog, f"Job allocation {job_id} has been revoked.")
         raise Exit(1)

@@ -187,13 +187,14 @@ def _run_command(client: Any, job_id: int, command: list[str], env: dict[str, st
     revoked = threading.Event()
 
     def watch() -> None:
+        from orchestrator.commands._alloc import LONG_POLL
         from orchestrator.commands._common import make_client
         from orchestrator.scheduler.protocol import RpcError
 
         watcher = make_client()
         while not revoked.is_set():
             try:
-                st = watcher.call("alloc_wait", {"job_id": job_id, "until": "end", "timeout": 60})
+                st = watcher.call("alloc_wait", {"job_id": job_id, "until": "end", "timeout": LONG_POLL})
             except RpcError:
                 if revoked.wait(5):
                     return

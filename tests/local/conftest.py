@@ -134,3 +134,28 @@ def local() -> Iterator[Local]:
         keep = os.environ.get("MINIHPC_KEEP_LOCAL")
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers_after_a_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test may leave jobs holding nodes (its clean-up never ran); cancel them, so that the
+    tests after it do not fail only because they queue behind them. The failure itself stands."""
+    yield
+    if not request.node.stash.get(_FAILED, False) or "local" not in request.fixturenames:
+        return
+    lc: Local = request.getfixturevalue("local")
+    rows = lc.cluster.call("jobs", {"fields": ["job_id", "state"]})["rows"]
+    active = [job_id for job_id, state in rows if state in ("PENDING", "RUNNING", "SUSPENDED", "REQUEUED")]
+    if active:
+        lc.cluster.call("signal", {"job_ids": active, "signal": None})
