@@ -478,15 +478,16 @@ def format_job(r: dict[str, Any], one_liner: bool, details: bool, now: float) ->
                  f"EligibleTime={make_time_str(r.get('eligible_time'), 'Unknown')}")
     lines.append(f"AccrueTime={make_time_str(r.get('accrue_time'), 'Unknown')}")
     start, end = start_and_end(r)
+    sched_nodes = r.get("sched_nodes") if r.get("state") == "PENDING" else ""  # the backfill estimate's nodes
     end_text = "Unknown" if (tl is not None and tl < 0 and r.get("state") in ("RUNNING", "PENDING")) \
         else make_time_str(end, "Unknown")
     lines.append(f"StartTime={make_time_str(start, 'Unknown')} EndTime={end_text} Deadline=N/A")
     lines.append("SuspendTime=None SecsPreSuspend=0 "
                  f"LastSchedEval={make_time_str(r.get('eligible_time') or r.get('submit_time'), 'Unknown')} "
-                 "Scheduler=Main")
+                 f"Scheduler={'Backfill:*' if sched_nodes else 'Main'}")
     lines.append(f"Partition={r.get('partition') or ''} AllocNode:Sid={r.get('submit_host') or 'localhost'}:0")
     lines.append(f"ReqNodeList={_null(r.get('req_nodes'))} ExcNodeList={_null(r.get('exc_nodes'))}")
-    lines.append(f"NodeList={r.get('nodes') or ''}")
+    lines.append(f"NodeList={r.get('nodes') or ''}" + (f" SchedNodeList={sched_nodes}" if sched_nodes else ""))
     if r.get("batch_host"):
         lines.append(f"BatchHost={r['batch_host']}")
     nn = int(r.get("num_nodes") or 1)

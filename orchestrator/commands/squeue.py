@@ -241,6 +241,11 @@ def _fnull(key: str) -> Callable[[dict[str, Any]], str]:
     return get
 
 
+def _sched_nodes(r: dict[str, Any]) -> str:
+    """Where the backfill estimate would start a pending job (slurmctld forgets it once the job runs)."""
+    return _null(r.get("sched_nodes") if r.get("state") == "PENDING" else None)
+
+
 def _const(text: str) -> Callable[[dict[str, Any]], str]:
     return lambda r: text
 
@@ -299,7 +304,7 @@ COLUMNS: dict[str, Column] = {
     "V": Column("SUBMIT_TIME", lambda r: _time(r.get("submit_time")), True, ("submit_time",)),
     "W": Column("LICENSES", _const("(null)")),
     "X": Column("CORE_SPEC", _const("N/A")),
-    "Y": Column("SCHEDNODES", _const("(null)")),
+    "Y": Column("SCHEDNODES", _sched_nodes, True, ("state", "sched_nodes")),
     "Z": Column("WORK_DIR", _f("work_dir"), True, ("work_dir",), "work_dir"),
 }
 # the header of NODELIST/NODELIST(REASON) is never cut; their values only for %R when pending

@@ -225,6 +225,7 @@ class Job:
     accrue_time: float = 0.0  # the first eligible time it had; kept through a later hold
     begin_time: float = 0.0  # --begin as asked for: the scheduler waits for it
     expected_start: float = 0.0  # a pending job's: its begin time or the backfill estimate (slurmctld's start_time)
+    sched_nodes: str = ""  # a pending job's nodes in that estimate (slurmctld's sched_nodes; squeue %Y)
     start_time: float = field(default=0.0, metadata=RUN)
     end_time: float = field(default=0.0, metadata=RUN)
     time_limit: int = field(default=INFINITE, metadata=OPTION)

@@ -231,6 +231,7 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
                     result.starts.append((task, alloc))
                     apply_allocation(task, alloc, nodes, part.oversubscribe)
                     task.reason = "None"
+                    task.sched_nodes = ""
                     if task is job:
                         break
                     alloc = fit(job, usable, default_mem, part.oversubscribe)
@@ -242,6 +243,7 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
             result.starts.append((job, alloc))
             apply_allocation(job, alloc, nodes, part.oversubscribe)
             job.reason = "None"
+            job.sched_nodes = ""
             continue
         job.reason = "Priority" if job.partition in blocked_parts else "Resources"
         blocked_parts.add(job.partition)
@@ -256,6 +258,7 @@ def schedule(now: float, pending: list[Job], running: list[Job], nodes: dict[str
             if est is not None:
                 reservations.append(Reservation(set(est[1].cpus), est[0]))
                 job.expected_start = est[0]  # squeue --start, scontrol's StartTime of a pending job
+                job.sched_nodes = compress(est[1].nodes)  # squeue %Y, scontrol's SchedNodeList
     return result
 
 

@@ -292,3 +292,14 @@ def test_show_job_start_and_end_of_a_pending_job_are_the_expected_ones(slurm: Fa
     slurm.serve_jobs()
     out = run("scontrol", "show", "job", "56")[1]
     assert "   StartTime=2025-11-24T16:01:00 EndTime=2025-11-24T16:08:00 Deadline=N/A\n" in out
+
+
+def test_show_job_names_the_nodes_a_pending_job_is_expected_on(slurm: FakeSlurm) -> None:
+    # slurm_job_info.c: " SchedNodeList=" after NodeList= when backfill planned the job, and its Scheduler
+    slurm.jobs = [job(57, reason="Resources", expected_start=1764000060, sched_nodes="n[1-2]"),
+                  job(58, reason="Priority")]
+    slurm.serve_jobs()
+    out = run("scontrol", "show", "job", "57")[1]
+    assert "   NodeList= SchedNodeList=n[1-2]\n" in out and "Scheduler=Backfill:*\n" in out
+    out = run("scontrol", "show", "job", "58")[1]
+    assert "   NodeList=\n" in out and "Scheduler=Main\n" in out

@@ -374,3 +374,14 @@ def test_pending_jobs_show_when_they_are_expected_to_start(slurm: FakeSlurm) -> 
                                 "11 N/A N/A"]
     _, out, _ = run("squeue", "-h", "-S", "-S", "-o", "%i")
     assert out.split() == ["40", "41", "11"]
+
+
+def test_schednodes_are_where_the_estimate_would_start_a_pending_job(slurm: FakeSlurm) -> None:
+    # squeue %Y / -O SchedNodes: slurmctld's sched_nodes, set by backfill for a pending job, (null) otherwise
+    slurm.jobs = [job(40, reason="Resources", expected_start=1764000240, sched_nodes="n[1-2]"),
+                  job(41, reason="Priority"), job(42, state="RUNNING", nodes="n3", sched_nodes="n3")]
+    slurm.serve_jobs()
+    _, out, _ = run("squeue", "-h", "-o", "%i %Y")
+    assert sorted(out.splitlines()) == ["40 n[1-2]", "41 (null)", "42 (null)"]
+    _, out, _ = run("squeue", "-h", "-j", "40", "-O", "JobID:4,SchedNodes")
+    assert out == "40  n[1-2]              \n"

@@ -281,3 +281,9 @@ def test_pending_jobs_get_the_start_they_are_expected_at():
     policy.schedule(NOW, [big, later], [runner], ns, parts(sorted(ns)), 100)
     assert (big.reason, big.expected_start) == ("Resources", NOW - 60 + 600)  # when the runner's limit is up
     assert (later.reason, later.expected_start) == ("BeginTime", NOW + 300)
+    # slurmctld's sched_nodes: where the estimate starts it (squeue %Y); none for a job without an estimate
+    assert (big.sched_nodes, later.sched_nodes) == ("n1", "")
+    runner.state = "COMPLETED"
+    policy.release_allocation(runner, ns)
+    policy.schedule(NOW, [big], [], ns, parts(sorted(ns)), 100)
+    assert (big.reason, big.sched_nodes) == ("None", "")  # forgotten once it starts
