@@ -536,7 +536,7 @@ def build_specs(p: Params) -> tuple[str, list[Spec], dict[str, Column], set[str]
         letter = _LONG_NAMES.get(name)
         entry = _LETTERS.get(letter) if letter else _EXTRA.get(name)
         if entry is None:
-            error(PROG, f"Invalid node format specification: {s.key}")
+            error(PROG, f"Invalid job format specification: {s.key}")  # sic: 22.05's sinfo -O says "job"
             resolved.append(Spec("?invalid", 0, False, "", s.suffix))
             continue
         key = letter or "~" + name

@@ -90,6 +90,9 @@ def test_widths_default_marker_and_invalid_letters(one_node: FakeSlurm) -> None:
         "PARTINODES               CPUS(A/I/O/T)       \n"
         "shor*1                   0/2/0/2             \n"
         "devel1                   0/2/0/2             \n")
+    # 22.05's sinfo -O names a field it does not know a "job" format specification (squeue's words)
+    rc, out, err = run("sinfo", "-O", "junk")
+    assert (rc, out, err) == (0, "\n\n", "sinfo: error: Invalid job format specification: junk\n")
 
 
 def test_states_and_reasons(slurm: FakeSlurm) -> None:
