@@ -869,8 +869,13 @@ SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
 _IGNORED_SORT = set("bcfhnOdHIJvz")
 
 
+class SortSpecError(ValueError):
+    """A -S key squeue does not know (the exception's text)."""
+
+
 def sort_jobs(rows: list[dict[str, Any]], spec: str | None) -> list[dict[str, Any]]:
-    """Slurm applies the sort keys from last to first; a stable sort per key gives the same order."""
+    """Slurm applies the sort keys from last to first; a stable sort per key gives the same order.
+    An unknown key raises SortSpecError."""
     text = spec or "P,t,-p"
     if text == "P,t,-p":
         # the default, in one pass: same order as the three stable sorts Slurm's list_sort makes
@@ -887,8 +892,7 @@ def sort_jobs(rows: list[dict[str, Any]], spec: str | None) -> list[dict[str, An
             if ch == "S":  # squeue's comparator puts jobs with no start time last, either way round
                 rows.sort(key=lambda r: not _start(r))
         elif ch not in _IGNORED_SORT:
-            error(PROG, f"Invalid sort specification: {ch}")
-            raise Exit(1)
+            raise SortSpecError(ch)
     return rows
 
 
@@ -966,13 +970,17 @@ def _show(p: Params, cluster: str | None, cluster_column: bool) -> bool:
     rows = [dict(zip(names, row)) for row in zip(*col_list)]  # noqa: B905 - hot loop
     rows = filter_jobs(rows, p)
     rows = combine_pending_arrays(rows, p.array_unique)
-    rows = sort_jobs(rows, p.sort)
+    lines = [] if p.noheader else [_header(prefix, specs, columns)]
+    try:
+        rows = sort_jobs(rows, p.sort)
+    except SortSpecError as exc:  # squeue has printed its header by the time it sorts
+        if lines:
+            out(lines[0] + "\n")
+        error(PROG, f"Invalid sort specification: {exc}")
+        raise Exit(1) from None
     if p.array:
         rows = expand_arrays(rows)
     template, funcs, _hdr = compile_format(prefix, specs, columns)
-    lines = []
-    if not p.noheader:
-        lines.append(_header(prefix, specs, columns))
     from orchestrator.slurm.fmtspec import render
 
     lines.extend(render(template, funcs, rows))
