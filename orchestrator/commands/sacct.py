@@ -135,12 +135,13 @@ def _job_state(text: str) -> str | None:
 
 
 def _parse_time(text: str) -> float:
-    from orchestrator.slurm.timefmt import TimeFormatError, parse_date
+    """-S/-E as sacct reads them: a time without a date is its last occurrence (parse_time's past)."""
+    from orchestrator.slurm.timefmt import DateSpecError, parse_date
 
     try:
-        return parse_date(text)
-    except TimeFormatError:
-        sys.stderr.write(f"Invalid time specification (pos=0): {text}\n")
+        return parse_date(text, past=True)
+    except DateSpecError as exc:
+        sys.stderr.write(f"{exc}\n")
         raise Exit(1) from None
 
 

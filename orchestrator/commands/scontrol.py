@@ -1001,14 +1001,17 @@ def update_job(st: State, words: list[str]) -> None:
                 return
             value = op + value if op else value
         elif canonical == "StartTime":
-            from orchestrator.slurm.timefmt import TimeFormatError, parse_date
+            # read here, as scontrol reads it; a time it refuses (or an empty one) is left out of the update
+            from orchestrator.slurm.timefmt import DateSpecError, parse_date
 
             try:
-                parse_date(value)
-            except TimeFormatError:
-                st.exit_code = 1
-                error(PROG, "Invalid StartTime value")
-                return
+                when = parse_date(value)
+            except DateSpecError as exc:
+                sys.stderr.write(f"{exc}\n")
+                continue
+            if not when:
+                continue
+            value = f"uts{int(when)}"  # the controller gets the moment, not the words
         changes[canonical] = value
     if job_text is None:
         _err(st, "No valid entity in update command\n"

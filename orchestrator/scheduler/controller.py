@@ -1383,9 +1383,12 @@ class Controller:
             if job.state != "PENDING":
                 raise SlurmError("ESLURM_JOB_NOT_PENDING")
             try:
-                job.begin_time = parse_date(value)
+                begin = parse_date(value)
             except TimeFormatError:
                 raise SlurmError("EINVAL") from None
+            if not begin:
+                raise SlurmError("EINVAL")
+            job.begin_time = begin
             job.eligible_time = max(job.begin_time, time.time())  # slurmctld: never before now
         elif k == "partition":
             if job.state != "PENDING":

@@ -932,20 +932,27 @@ def _set_kill_inv_dep(o: JobOptions, v: str | None) -> None:
     o.kill_on_invalid_dep = word == "yes"
 
 
-def _set_begin(o: JobOptions, v: str | None) -> None:
-    from orchestrator.slurm.timefmt import TimeFormatError, parse_date
+def _date_option(name: str, v: str | None) -> float:
+    """A --begin/--deadline time; Slurm's parse_time() prints why it refused one before the option's error."""
+    from orchestrator.slurm.timefmt import DateSpecError, parse_date
     try:
-        o.begin_time = parse_date(v or "")
-    except TimeFormatError:
-        raise OptionValueError("Invalid --begin specification") from None
+        when = parse_date(v or "")
+    except DateSpecError as exc:
+        import sys
+
+        sys.stderr.write(f"{exc}\n")
+        when = 0.0
+    if not when:
+        raise OptionValueError(f"Invalid --{name} specification")
+    return when
+
+
+def _set_begin(o: JobOptions, v: str | None) -> None:
+    o.begin_time = _date_option("begin", v)
 
 
 def _set_deadline(o: JobOptions, v: str | None) -> None:
-    from orchestrator.slurm.timefmt import TimeFormatError, parse_date
-    try:
-        o.deadline = parse_date(v or "")
-    except TimeFormatError:
-        raise OptionValueError("Invalid --deadline specification") from None
+    o.deadline = _date_option("deadline", v)
 
 
 def _set_exclusive(o: JobOptions, v: str | None) -> None:

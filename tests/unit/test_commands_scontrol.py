@@ -125,6 +125,15 @@ def test_update_job(slurm: FakeSlurm) -> None:
     assert run("scontrol", "update", "Foo=bar") == (
         1, "", 'No valid entity in update command\nInput line must include "NodeName", "PartitionName", '
                '"Reservation", "JobId", or "SlurmctldDebug"\n')
+    # StartTime is read here as parse_time() reads it: a refused one is reported and left out (22.05 side by side)
+    assert run("scontrol", "update", "JobId=54", "StartTime=junk", "TimeLimit=5") == (
+        0, "", "Invalid time specification (pos=0): junk\n")
+    assert slurm.ops("update_job")[-1]["set"] == {"TimeLimit": "5"}
+    assert run("scontrol", "update", "JobId=54", "StartTime=junk") == (
+        1, "", "Invalid time specification (pos=0): junk\nNo changes specified\n")
+    assert run("scontrol", "update", "JobId=54", "StartTime=") == (1, "", "No changes specified\n")
+    assert run("scontrol", "update", "JobId=54", "StartTime=uts1900000000")[0] == 0
+    assert slurm.ops("update_job")[-1]["set"] == {"StartTime": "uts1900000000"}
     control(slurm, "update_job", "ESLURM_INVALID_JOB_ID", "Invalid job id specified")
     assert run("scontrol", "update", "JobId=99999", "TimeLimit=5") == (1, "", "Invalid job id specified for job 99999\n")
 

@@ -226,6 +226,17 @@ def test_value_errors(key: str, text: str, message: str) -> None:
     assert exc.value.message == message
 
 
+def test_a_refused_begin_time_is_explained_first(capsys: pytest.CaptureFixture[str]) -> None:
+    # parse_time() prints where it stopped; sbatch then names the option
+    with pytest.raises(OptionValueError) as exc:
+        apply(("b", "now+1h"))
+    assert (capsys.readouterr().err, exc.value.message) == (
+        "Invalid time specification (pos=4): now+1h\n", "Invalid --begin specification")
+    with pytest.raises(OptionValueError):
+        apply(("deadline", ""))
+    assert capsys.readouterr().err == ""
+
+
 def test_job_dict_uses_job_field_names() -> None:
     o = apply(("J", "x"), ("p", "short"), ("t", "10"), ("N", "2"), ("mem-per-cpu", "1G"), ("o", "out-%j"),
               ("no-requeue", None), ("open-mode", "append"), ("H", None), ("a", "1-3%1"), ("d", "afterok:5"))

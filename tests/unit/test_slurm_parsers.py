@@ -12,6 +12,7 @@ from orchestrator.slurm.patterns import expand as expand_pattern
 from orchestrator.slurm.states import JobState, parse_job_states
 from orchestrator.slurm.timefmt import (
     INFINITE,
+    DateSpecError,
     TimeFormatError,
     format_duration,
     format_elapsed,
@@ -99,6 +100,45 @@ def test_parse_date_forms():
     with pytest.raises(TimeFormatError):
         parse_date("next tuesday", now)
     assert parse_date("now") <= time.time()
+
+
+_NOW = datetime(2026, 12, 3, 15, 30, 0).timestamp()
+
+
+@pytest.mark.parametrize("text,when", [
+    # forms Slurm 22.05's sbatch --begin accepted side by side with these readings
+    ("noon tomorrow", datetime(2026, 12, 4, 12)), ("tomorrowT10:00", datetime(2026, 12, 4, 10)),
+    ("10:00 PM", datetime(2026, 12, 3, 22)), ("10:00pm", datetime(2026, 12, 3, 22)),
+    ("12:00 am", datetime(2026, 12, 4, 0)), ("now + 1 hour", datetime(2026, 12, 3, 16, 30)),
+    ("NOW+1HOUR", datetime(2026, 12, 3, 16, 30)), ("now-5minutes", datetime(2026, 12, 3, 15, 25)),
+    ("now+1week", datetime(2026, 12, 10, 15, 30)), ("uts1900000000", datetime.fromtimestamp(1900000000)),
+    ("12/25", datetime(2026, 12, 25)), ("122527", datetime(2027, 12, 25)), ("12.25.27", datetime(2027, 12, 25)),
+    ("12/25-10:00", datetime(2026, 12, 25, 10)), ("0101", datetime(2027, 1, 1)),
+    ("2027-02-30", datetime(2027, 3, 2)), ("today", datetime(2026, 12, 3)), ("midnight", datetime(2026, 12, 4)),
+])
+def test_parse_date_reads_what_slurm_reads(text, when):
+    assert parse_date(text, _NOW) == when.timestamp()
+
+
+@pytest.mark.parametrize("text,pos", [
+    # the positions real Slurm 22.05 printed for each (`Invalid time specification (pos=N): TEXT`)
+    ("junk", 0), ("12:99", 3), ("2026-13-01", 5), ("now+abc", 3), ("now+5x", 4), ("25:00", 0), ("13/45", 0),
+    ("2026-01-01Tjunk", 11), ("noon junk", 5), ("2027-1-5", 0), ("1:5", 3), ("24:00", 0), ("12:60", 3),
+    ("12:30:61", 6), ("now+1h", 4),
+])
+def test_parse_date_refuses_where_slurm_does(text, pos):
+    with pytest.raises(DateSpecError) as exc:
+        parse_date(text, _NOW)
+    assert str(exc.value) == f"Invalid time specification (pos={pos}): {text}"
+
+
+def test_parse_date_past_and_nothing():
+    # sacct reads -S/-E looking back: a time of day still to come today is today's, not tomorrow's
+    assert parse_date("16:00", _NOW, past=True) == datetime(2026, 12, 3, 16).timestamp()
+    assert parse_date("16:00", _NOW) == datetime(2026, 12, 3, 16).timestamp()
+    assert parse_date("15:00", _NOW, past=True) == datetime(2026, 12, 3, 15).timestamp()
+    assert parse_date("15:00", _NOW) == datetime(2026, 12, 4, 15).timestamp()
+    assert parse_date("", _NOW) == 0.0 and parse_date("T", _NOW) == 0.0  # Slurm's 0: no time named
 
 
 @pytest.mark.parametrize("text,mb", [("4G", 4096), ("100", 100), ("1.5G", 1536), ("512K", 1), ("2T", 2097152),
