@@ -81,3 +81,14 @@ def test_distribution_in_the_task_environment(spec: str, ntasks: int, nnodes: in
     from orchestrator.commands.srun import distribution_env
 
     assert distribution_env(spec, ntasks, nnodes, mem_known) == env
+
+
+@pytest.mark.parametrize("prog", ["srun", "salloc"])
+def test_help_and_usage_are_slurms_whole_texts(slurm: FakeSlurm, prog: str) -> None:
+    # 22.05's texts, exit 0; they were only their first line
+    rc, out, err = run(prog, "--help")
+    assert (rc, err) == (0, "") and out.startswith(f"Usage: {prog} [OPTIONS(0)...")
+    assert "  -A, --account=name          charge job to specified account\n" in out
+    assert out.rstrip().splitlines()[-1].startswith("  -V, --version")
+    rc, out, _ = run(prog, "--usage")
+    assert rc == 0 and out.startswith(f"Usage: {prog} [-N n") and len(out.splitlines()) > 10
