@@ -60,7 +60,7 @@ def parse_cli(prog: str, argv: list[str], usage: str) -> tuple[list[tuple[str, s
     except OptionError as exc:
         sys.stderr.write(exc.message + "\n")
         sys.stderr.write(f'Try "{prog} --help" for more information\n')
-        raise Exit(1) from None
+        raise Exit(255) from None
     for key, _value in cli:
         if key in ("h", "usage"):
             try:

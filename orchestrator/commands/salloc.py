@@ -77,7 +77,7 @@ def _parse(argv: list[str]) -> tuple[Any, list[str]]:
             sys.stderr.write("".join(f"{PROG}: {line}\n" for line in defined_options(o, os.getcwd())))
     except OptionValueError as exc:
         error(PROG, exc.message)
-        raise Exit(exc.exit_code if exc.exit_code != 255 else 1) from None
+        raise Exit(exc.exit_code) from None
     if o.quiet:
         from orchestrator.commands import _alloc
 

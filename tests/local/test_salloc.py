@@ -91,6 +91,14 @@ def test_salloc_errors(local):
     assert r.returncode == 1
     assert 'salloc: error: _fork_command: Unable to find command "no-such-command-x"' in r.stderr
     assert "salloc: Relinquishing job allocation" in r.stderr
+    # 22.05 side by side: option errors exit 255, a bad number 1
+    for args, rc, text in ((["--bogus"], 255, "salloc: unrecognized option '--bogus'\nTry \"salloc --help\" for more "
+                                                  "information\n"),
+                           (["-t", "abc"], 255, "salloc: error: Invalid --time specification\n"),
+                           (["--signal=FOO"], 255, "salloc: error: Invalid --signal specification\n"),
+                           (["-c", "abc"], 1, 'salloc: error: Invalid numeric value "abc" for --cpus-per-task.\n')):
+        r = local.run(["salloc", *args, "true"], user=USER)
+        assert (r.returncode, r.stderr) == (rc, text), args
 
 
 def test_tasks_inside_salloc_get_the_variables_slurmstepd_adds(local):

@@ -266,7 +266,7 @@ def test_step_errors_use_slurms_words(local):
     r = local.run(["srun"], user=USER)
     assert r.returncode == 1 and "srun: fatal: No command given to execute." in r.stderr
     r = local.run(["srun", "--bogus", "true"], user=USER)
-    assert r.returncode == 1 and "unrecognized option '--bogus'" in r.stderr
+    assert r.returncode == 255 and "unrecognized option '--bogus'" in r.stderr  # getopt's error: exit(-1)
     r = local.run(["srun", "-p", "nosuch", "true"], user=USER)
     assert r.returncode == 1
     assert "srun: error: Unable to allocate resources: Invalid partition name specified" in r.stderr
