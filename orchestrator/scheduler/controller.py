@@ -1004,35 +1004,31 @@ class Controller:
         return {"partitions": out}
 
     async def op_config(self, req: Request) -> dict[str, Any]:
+        from orchestrator.scheduler.slurmconf import config_items
+
         s = self.settings
-        items = [
-            ("AccountingStorageType", "accounting_storage/minihpc"),
-            ("AuthType", "auth/munge"),
-            ("BOOT_TIME", _ts(self.start_time)),
-            ("ClusterName", self.cluster.name),
-            ("DefMemPerCPU", str(self.config.site.mem_per_cpu)),
-            ("EnforcePartLimits", "NO"),
-            ("FirstJobId", "1"),
-            ("JobRequeue", "1" if s.job_requeue else "0"),
-            ("KillWait", f"{s.kill_wait} sec"),
-            ("MaxArraySize", str(self.config.site.max_array_size)),
-            ("MaxJobCount", "10000"),
-            ("MinJobAge", f"{s.min_job_age} sec"),
-            ("MpiDefault", "none"),
-            ("NEXT_JOB_ID", str(self.store.peek_next_job_id())),
-            ("PriorityType", "priority/basic"),
-            ("ProctrackType", "proctrack/linuxproc"),
-            ("SchedulerType", "sched/backfill"),
-            ("SelectType", "select/cons_tres"),
-            ("SelectTypeParameters", "CR_CORE_MEMORY"),
-            ("SlurmUser", "root(0)"),
-            ("SlurmctldHost[0]", self.cluster.controller_hostname),
-            ("SlurmctldPort", str(self.cluster.controller_port)),
-            ("SlurmdPort", str(self.cluster.nodes[0].port if self.cluster.nodes else 6818)),
-            ("SlurmdTimeout", f"{s.slurmd_timeout} sec"),
-            ("SLURM_VERSION", SLURM_VERSION),
-        ]
-        return {"config": [list(i) for i in items]}
+        nodes = len(self.cluster.nodes)
+        site = {
+            "AccountingStorageHost": self.cluster.controller_hostname,
+            "BOOT_TIME": _ts(self.start_time),
+            "ClusterName": self.cluster.name,
+            "DefMemPerCPU": str(self.config.site.mem_per_cpu),
+            "GresTypes": "gpu" if any(n.gres for n in self.cluster.nodes) else "(null)",
+            "JobRequeue": "1" if s.job_requeue else "0",
+            "KillWait": f"{s.kill_wait} sec",
+            "MaxArraySize": str(self.config.site.max_array_size),
+            "MaxDBDMsgs": str(max(10000, 2 * 10000 + 4 * nodes)),  # slurmctld's default for MaxJobCount 10000
+            "MaxNodeCount": str(nodes),
+            "MinJobAge": f"{s.min_job_age} sec",
+            "NEXT_JOB_ID": str(self.store.peek_next_job_id()),
+            "SlurmctldHost[0]": self.cluster.controller_hostname,
+            "SlurmctldPort": str(self.cluster.controller_port),
+            "SlurmdPort": str(self.cluster.nodes[0].port if self.cluster.nodes else 6818),
+            "SlurmdTimeout": f"{s.slurmd_timeout} sec",
+            "SLURM_VERSION": SLURM_VERSION,
+            "StateSaveLocation": str(self.store.path.parent),
+        }
+        return {"config": [list(i) for i in config_items(site)]}
 
     # ------------------------------------------------------------------ job control
     def _own(self, req: Request, job: Job) -> str | None:

@@ -165,3 +165,16 @@ def test_a_job_submitted_held_has_priority_0_until_released(ctl: Controller) -> 
     assert held.priority == 0  # scontrol show job: Priority=0, and squeue lists it after the others
     _call(ctl, "release", {"job_ids": [str(held.job_id)]})
     assert held.priority > 0
+
+
+def test_show_config_lists_every_key_of_2205_in_its_order(ctl: Controller) -> None:
+    from orchestrator.scheduler.slurmconf import KEYS
+
+    items = _call(ctl, "config", {})["config"]
+    assert [k for k, _ in items] == [k for k, _ in KEYS] and len(items) > 190
+    conf = dict(items)
+    assert (conf["ClusterName"], conf["MinJobAge"], conf["KillWait"], conf["DefMemPerCPU"]) == (
+        "c1", "300 sec", "30 sec", "100")
+    assert (conf["MaxNodeCount"], conf["GresTypes"], conf["SelectType"]) == ("2", "(null)", "select/cons_tres")
+    assert conf["StateSaveLocation"] == str(ctl.store.path.parent)
+    assert all(v is not None for v in conf.values())
