@@ -152,7 +152,7 @@ def process(st: State, argv: list[str]) -> None:
             _job_op(st, "top", {}, argv[1])
     elif _kw(tag, "update", 1):
         if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
+            _err(st, f"too few arguments for {tag} keyword\n")  # sic: 22.05 words this one differently
         else:
             update(st, argv[1:])
     elif _kw(tag, "ping", 3):
@@ -187,8 +187,25 @@ def process(st: State, argv: list[str]) -> None:
         if n < 2:
             _err(st, f"too few arguments for keyword:{tag}\n")
         else:
-            for item in argv[1:]:
-                _err(st, f"Access/permission denied for job {item}\n")
+            for item in argv[1:]:  # operators only; a job that does not exist gets slurmctld's odd reply
+                known = _job_state(st, item) is not None
+                _err(st, f"{'Access/permission denied' if known else 'Unexpected message received'} for job {item}\n")
+    elif _kw(tag, "notify", 1):
+        if n < 3:
+            _err(st, f"too few arguments for keyword:{tag}\n")
+        else:
+            notify(st, argv[1], " ".join(argv[2:]))
+    elif _kw(tag, "wait_job", 2):
+        if n < 2:
+            _err(st, f"too few arguments for keyword:{tag}\n")
+        elif n > 2:
+            _err(st, f"too many arguments for keyword:{tag}\n")
+        else:
+            wait_job(st, argv[1])
+    elif _kw(tag, "reconfigure", 3) or _kw(tag, "shutdown", 8):
+        # both are the administrator's; minihpc's configuration is fixed at `make up`
+        what = "slurm_reconfigure" if _kw(tag, "reconfigure", 3) else "slurm_shutdown"
+        _err(st, f"{what} error: {'Requested operation is presently disabled' if os.getuid() == 0 else 'Invalid user id'}\n")
     else:
         _err(st, f"invalid keyword: {tag}\n")
 
@@ -784,6 +801,49 @@ def show_config(st: State) -> None:
             host = str(value).split("(")[0]
     out("\n".join(lines) + "\n\n")
     out(f"Slurmctld(primary) at {host} is UP\n")
+
+
+def _job_state(st: State, text: str) -> str | None:
+    """The state of job ``text`` (a plain id), or None when the controller does not know it."""
+    RpcError = _rpc_error()
+    if not text.isdigit():
+        return None
+    try:
+        rows = _client(st).call("jobs", {"fields": ["state"], "job_ids": [int(text)]}).get("rows") or []
+    except RpcError:
+        return None
+    return str(rows[0][0]) if rows else None
+
+
+def notify(st: State, text: str, message: str) -> None:
+    """``scontrol notify JOB MESSAGE``: into a running batch job's stderr."""
+    RpcError = _rpc_error()
+    try:
+        if not text.isdigit():
+            raise RpcError("ESLURM_INVALID_JOB_ID", "Invalid job id specified")
+        _client(st).call("notify", {"job_id": int(text), "message": message})
+    except RpcError as exc:
+        _err(st, f"job notify failure: {exc.message}\n")  # type: ignore[attr-defined]
+
+
+def wait_job(st: State, text: str) -> None:
+    """``scontrol wait_job JOB``: until it runs on ready nodes (0) or has ended (1), polling as scontrol does."""
+    import time
+
+    delay = 0.5
+    while True:
+        state = _job_state(st, text)
+        if state is None:
+            _err(st, f"scontrol: Problem running job {text}\n")
+            return
+        if state == "RUNNING":
+            sys.stderr.write(f"scontrol: Nodes are ready for job {text}\n")
+            return
+        if state != "PENDING":
+            _err(st, f"scontrol: Job {text} no longer running\n")
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 def ping(st: State) -> None:

@@ -102,6 +102,7 @@ class Controller:
             "update_job": self.op_update_job,
             "update_node": self.op_update_node,
             "top": self.op_top,
+            "notify": self.op_notify,
             "node_register": self.op_node_register,
             "node_heartbeat": self.op_node_heartbeat,
             "job_ended": self.op_job_ended,
@@ -1301,6 +1302,24 @@ class Controller:
             job.priority = max(mine) + 1
 
         return self._control(req, top)
+
+    async def op_notify(self, req: Request) -> dict[str, Any]:
+        """``scontrol notify``: a message into a running batch job's stderr, as slurmstepd writes it."""
+        job = self.jobs.get(int(req.body["job_id"]))
+        if job is None:
+            raise SlurmError("ESLURM_INVALID_JOB_ID")
+        if self._own(req, job):
+            raise SlurmError("ESLURM_USER_ID_MISSING")
+        if job.state in FINISHED:
+            raise SlurmError("ESLURM_ALREADY_DONE")
+        if job.state != "RUNNING" or not job.batch:  # an allocation's message would go to its srun/salloc
+            raise SlurmError("ESLURM_DISABLED")
+        node = self.nodes.get(job.batch_host)
+        reply = None if node is None else await self._node_call(
+            node, "notify", {"job_id": job.job_id, "message": str(req.body.get("message") or "")})
+        if not reply or not reply.get("found"):
+            raise SlurmError("ESLURM_ALREADY_DONE")
+        return {}
 
     async def op_requeue(self, req: Request) -> dict[str, Any]:
         hold = bool(req.body.get("hold"))

@@ -119,6 +119,7 @@ class NodeDaemon:
             "launch": self.op_launch,
             "kill": self.op_kill,
             "signal": self.op_signal,
+            "notify": self.op_notify,
             "ping": self.op_ping,
         }, cluster=cluster.name)
         self.extra_handlers = self.server.handlers
@@ -401,6 +402,15 @@ class NodeDaemon:
         if not req.body.get("batch_only"):
             for sid in rj.step_sids:
                 self._signal_session(sid, sig)
+        return {"found": True}
+
+    async def op_notify(self, req: Request) -> dict[str, Any]:
+        """``scontrol notify``: slurmstepd's ``slurmstepd-NODE: error: MESSAGE`` in the job's stderr."""
+        self._check_controller(req)
+        rj = self.jobs.get(int(req.body["job_id"]))
+        if rj is None or rj.end_reason:
+            return {"found": False}
+        self._note(rj, f"slurmstepd-{self.node.name}: error: {req.body.get('message') or ''}")
         return {"found": True}
 
     def _begin_kill(self, rj: RunningJob, reason: str, by: int | None, note: bool = True) -> None:

@@ -172,3 +172,24 @@ def test_arrays_display(local):
     r = local.run(["squeue", "-h", "-r", "-o", "%i", "-n", "arrtest", "-t", "pd"], user=USER)
     assert r.stdout.split() == [f"{job}_2", f"{job}_3", f"{job}_4"]
     assert local.run(["scancel", str(job)], user=USER).returncode == 0
+
+
+def test_notify_writes_into_a_running_batch_jobs_stderr(local):
+    # 22.05: slurmstepd writes `slurmstepd-NODE: error: MESSAGE` to the job's stderr; only the owner may
+    wd = local.workdir(USER)
+    job = local.submit("#!/bin/bash\nsleep 4\n", user=USER, cwd=wd)
+    held = local.submit("#!/bin/bash\ntrue\n", "-H", user=USER, cwd=wd)
+    node = local.wait(job, states=("RUNNING",))["nodes"]
+    r = local.run(["scontrol", "notify", str(job), "checkpoint", "now"], user=USER)
+    assert (r.returncode, r.stderr) == (0, "")
+    r = local.run(["scontrol", "notify", str(job), "hi"], user=OTHER)
+    assert (r.returncode, r.stderr) == (1, "job notify failure: Invalid user id\n")
+    r = local.run(["scontrol", "notify", str(held), "hi"], user=USER)
+    assert (r.returncode, r.stderr) == (1, "job notify failure: Requested operation is presently disabled\n")
+    r = local.run(["scontrol", "wait_job", str(job)], user=USER)
+    assert (r.returncode, r.stderr) == (0, f"scontrol: Nodes are ready for job {job}\n")
+    local.wait(job)
+    assert (wd / f"slurm-{job}.out").read_text() == f"slurmstepd-{node}: error: checkpoint now\n"
+    r = local.run(["scontrol", "wait_job", str(job)], user=USER)
+    assert (r.returncode, r.stderr) == (1, f"scontrol: Job {job} no longer running\n")
+    local.run(["scancel", str(held)], user=USER)

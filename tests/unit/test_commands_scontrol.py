@@ -312,3 +312,27 @@ def test_show_job_names_the_nodes_a_pending_job_is_expected_on(slurm: FakeSlurm)
     assert "   NodeList= SchedNodeList=n[1-2]\n" in out and "Scheduler=Backfill:*\n" in out
     out = run("scontrol", "show", "job", "58")[1]
     assert "   NodeList=\n" in out and "Scheduler=Main\n" in out
+
+
+def test_notify_wait_job_suspend_and_the_admin_keywords(slurm: FakeSlurm, monkeypatch: pytest.MonkeyPatch) -> None:
+    # each compared with 22.05 as alice: words, streams and exit statuses
+    import os
+
+    slurm.jobs = [job(60, state="RUNNING", nodes="n1"), job(61, state="COMPLETED"), job(62, reason="Priority")]
+    slurm.serve_jobs()
+    slurm.on("notify", {})
+    assert run("scontrol", "notify", "60", "two", "words") == (0, "", "")
+    assert slurm.ops("notify") == [{"job_id": 60, "message": "two words"}]
+    slurm.on("notify", RpcError("ESLURM_DISABLED", "Requested operation is presently disabled"))
+    assert run("scontrol", "notify", "62", "hi") == (1, "", "job notify failure: Requested operation is presently "
+                                                            "disabled\n")
+    assert run("scontrol", "notify", "60") == (1, "", "too few arguments for keyword:notify\n")
+    assert run("scontrol", "wait_job", "60") == (0, "", "scontrol: Nodes are ready for job 60\n")
+    assert run("scontrol", "wait_job", "61") == (1, "", "scontrol: Job 61 no longer running\n")
+    assert run("scontrol", "wait_job", "99999") == (1, "", "scontrol: Problem running job 99999\n")
+    assert run("scontrol", "suspend", "99999") == (1, "", "Unexpected message received for job 99999\n")
+    assert run("scontrol", "suspend", "60") == (1, "", "Access/permission denied for job 60\n")
+    assert run("scontrol", "update") == (1, "", "too few arguments for update keyword\n")
+    monkeypatch.setattr(os, "getuid", lambda: 31001)
+    assert run("scontrol", "reconfigure") == (1, "", "slurm_reconfigure error: Invalid user id\n")
+    assert run("scontrol", "shutdown") == (1, "", "slurm_shutdown error: Invalid user id\n")
