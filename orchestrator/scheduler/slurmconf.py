@@ -3,8 +3,8 @@
 A stock 22.05 slurmctld prints some two hundred keys; tools read a few of them (MinJobAge,
 MaxArraySize, SelectType ...) and users look at the rest. Keys that depend on the cluster and the
 controller's settings are None here and filled in by the controller; the others show what a
-stock 22.05 reports, or what minihpc always does where that differs (accounting, CPU binding,
-user ``scontrol top``, its own paths).
+stock 22.05 reports, or what minihpc always does where that differs (accounting, CPU binding
+only on request, user ``scontrol top``, its own paths).
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ KEYS: tuple[tuple[str, str | None], ...] = (
     ("SwitchType", "switch/none"),
     ("TaskEpilog", "(null)"),
     ("TaskPlugin", "task/affinity"),
-    ("TaskPluginParam", "(null type)"),
+    ("TaskPluginParam", "none"),  # binds only when --cpu-bind asks
     ("TaskProlog", "(null)"),
     ("TCPTimeout", "2 sec"),
     ("TmpFS", "/tmp"),
