@@ -114,41 +114,34 @@ def _err(st: State, text: str) -> None:
         sys.stderr.write(text)
 
 
+def _counted(st: State, tag: str, n: int, least: int, most: int | None = None) -> bool:
+    """scontrol's word-count check for keyword ``tag`` (``n`` words with it); False after its complaint."""
+    if n < least:
+        _err(st, f"too few arguments for keyword:{tag}\n")
+        return False
+    if most is not None and n > most:
+        _err(st, f"too many arguments for keyword:{tag}\n")
+        return False
+    return True
+
+
 def process(st: State, argv: list[str]) -> None:
     tag = argv[0]
     n = len(argv)
     if _kw(tag, "show", 3):
-        if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        elif n > 3:
-            _err(st, f"too many arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 2, 3):
             show(st, argv[1], argv[2] if n > 2 else None)
     elif tag.lower().startswith("hold") or tag.lower().startswith("uhold") or _kw(tag, "release", 3):
-        if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 2):
             for item in argv[1:]:
                 if hold(st, tag, item):
                     st.exit_code = 1
-    elif tag.lower().startswith("requeuehold") and len(tag) >= 11:
-        if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        else:
+    elif (tag.lower().startswith("requeuehold") and len(tag) >= 11) or _kw(tag, "requeue", 3):
+        if _counted(st, tag, n, 2):
             for item in argv[1:]:
-                requeue(st, item, hold=True)
-    elif _kw(tag, "requeue", 3):
-        if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        else:
-            for item in argv[1:]:
-                requeue(st, item, hold=False)
+                requeue(st, item, hold=len(tag) >= 11)
     elif _kw(tag, "top", 3):
-        if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        elif n > 2:
-            _err(st, f"too many arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 2, 2):
             _job_op(st, "top", {}, argv[1])
     elif _kw(tag, "update", 1):
         if n < 2:
@@ -156,14 +149,10 @@ def process(st: State, argv: list[str]) -> None:
         else:
             update(st, argv[1:])
     elif _kw(tag, "ping", 3):
-        if n > 1:
-            _err(st, f"too many arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 1, 1):
             ping(st)
     elif _kw(tag, "version", 4):
-        if n > 1:
-            _err(st, f"too many arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 1, 1):
             from orchestrator.commands._common import print_version
 
             print_version()
@@ -184,23 +173,15 @@ def process(st: State, argv: list[str]) -> None:
     elif _kw(tag, "all", 2) or _kw(tag, "hide", 2):
         pass
     elif _kw(tag, "suspend", 2) or _kw(tag, "resume", 3):
-        if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 2):
             for item in argv[1:]:  # operators only; a job that does not exist gets slurmctld's odd reply
                 known = _job_state(st, item) is not None
                 _err(st, f"{'Access/permission denied' if known else 'Unexpected message received'} for job {item}\n")
     elif _kw(tag, "notify", 1):
-        if n < 3:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 3):
             notify(st, argv[1], " ".join(argv[2:]))
     elif _kw(tag, "wait_job", 2):
-        if n < 2:
-            _err(st, f"too few arguments for keyword:{tag}\n")
-        elif n > 2:
-            _err(st, f"too many arguments for keyword:{tag}\n")
-        else:
+        if _counted(st, tag, n, 2, 2):
             wait_job(st, argv[1])
     elif _kw(tag, "reconfigure", 3) or _kw(tag, "shutdown", 8):
         # both are the administrator's; minihpc's configuration is fixed at `make up`

@@ -144,8 +144,11 @@ def test_requeue_and_top(slurm: FakeSlurm) -> None:
     control(slurm, "requeue")
     assert run("scontrol", "requeuehold", "5")[0] == 0
     assert slurm.ops("requeue")[-1] == {"job_ids": ["5"], "hold": True}
+    assert slurm.ops("requeue")[0] == {"job_ids": ["99999"], "hold": False}
     control(slurm, "top")
     assert run("scontrol", "top", "54")[0] == 0
+    assert run("scontrol", "top", "54", "55") == (1, "", "too many arguments for keyword:top\n")
+    assert run("scontrol", "requeue") == (1, "", "too few arguments for keyword:requeue\n")
 
 
 def test_update_node(slurm: FakeSlurm) -> None:
