@@ -249,16 +249,17 @@ def distribution_env(spec: str, ntasks: int, nnodes: int, mem_known: bool) -> di
 
     -m is passed on as given (plane=N as ``plane`` and its size). Without it srun picks cyclic when
     there are no more tasks than nodes, else block, but leaves it unknown (unset) when the step's
-    memory is unknown or zero: srun's own allocation with no --mem/--mem-per-cpu, or --mem=0.
+    memory is unknown or zero: srun's own allocation with no --mem/--mem-per-cpu, or --mem=0
+    (22.05 side by side: ``srun -n1`` unset, ``srun -n1 --mem=100`` cyclic).
     """
     if spec:
         base, _, _pack = spec.partition(",")
         if base.lower().startswith("plane="):
             return {"SLURM_DISTRIBUTION": "plane", "SLURM_DIST_PLANESIZE": base[6:]}
         return {"SLURM_DISTRIBUTION": base}
-    if ntasks <= nnodes:
-        return {"SLURM_DISTRIBUTION": "cyclic"}
-    return {"SLURM_DISTRIBUTION": "block"} if mem_known else {}
+    if not mem_known:
+        return {}
+    return {"SLURM_DISTRIBUTION": "cyclic" if ntasks <= nnodes else "block"}
 
 
 def _mem_known(o: Any, in_job: bool) -> bool:

@@ -590,6 +590,9 @@ def test_step_environment_inside_an_allocation_as_real_srun(local):
     assert sorted(set(r.stdout.replace("1: ", "0: ").splitlines())) == [
         "0: SLURM_DISTRIBUTION=unset", "0: SLURM_JOB_CPUS_PER_NODE_PACK_GROUP_0=unset",
         "0: SLURM_MEM_PER_CPU=unset", "0: SLURM_NODE_ALIASES=unset", "0: SLURM_WORKING_CLUSTER=" + cluster]
+    for args, dist in ((["-n1"], "unset"), (["-n1", "--mem=100"], "cyclic"), (["-n2", "--mem=100"], "block")):
+        r = local.run(["srun", *args, "bash", "-c", "echo ${SLURM_DISTRIBUTION-unset}"], user=USER, cwd=wd)
+        assert set(r.stdout.split()) == {dist}, (args, r.stdout, r.stderr)
     inner = f"srun -n2 -l bash -c '{show}' | sort -u; srun -n1 bash -c 'echo $SLURM_DISTRIBUTION'"
     r = local.run(["salloc", "-n2", "bash", "-c", inner], user=USER, cwd=wd)
     assert r.returncode == 0, r.stderr

@@ -69,7 +69,8 @@ def test_missing_stdin_file_stops_srun_before_anything_runs(slurm: FakeSlurm, tm
 
 @pytest.mark.parametrize(("spec", "ntasks", "nnodes", "mem_known", "env"), [
     # as real srun 22.05 sets SLURM_DISTRIBUTION in its tasks
-    ("", 1, 1, False, {"SLURM_DISTRIBUTION": "cyclic"}),   # srun -n1 (in or outside an allocation)
+    ("", 1, 1, False, {}),                                  # srun -n1 making its own allocation
+    ("", 1, 1, True, {"SLURM_DISTRIBUTION": "cyclic"}),     # inside one, or with --mem/--mem-per-cpu
     ("", 2, 1, False, {}),                                  # srun -n2 making its own allocation
     ("", 2, 1, True, {"SLURM_DISTRIBUTION": "block"}),      # inside one, or with --mem/--mem-per-cpu
     ("cyclic", 2, 1, False, {"SLURM_DISTRIBUTION": "cyclic"}),
