@@ -176,6 +176,11 @@ class RpcServer:
             writer.write(reply_error("EINVAL", f"Invalid argument ({exc.__class__.__name__}: {exc})"))
             await writer.drain()
             return True
+        except Exception as exc:  # values no check foresaw (a dict where SQLite wants a number ...): still an answer
+            log.exception("%s request from %s failed", op, peer)
+            writer.write(reply_error("EINVAL", f"Invalid argument ({exc.__class__.__name__}: {exc})"))
+            await writer.drain()
+            return False
         if result is None:
             return False
         writer.write(reply_ok(result))
