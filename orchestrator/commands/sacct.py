@@ -120,6 +120,7 @@ class Params:
         self.no_steps = False
         self.duplicates = False
         self.verbose = 0
+        self.inputs = ""  # -B/--batch-script: "script"; --env-vars: "env"
 
 
 def _job_state(text: str) -> str | None:
@@ -243,6 +244,14 @@ def parse_args(argv: list[str]) -> Params:
             p.no_steps = True
         elif key == "D":
             p.duplicates = True
+        elif key in ("B", "env-vars"):
+            want = "script" if key == "B" else "env"
+            if p.inputs and p.inputs != want:
+                _common.fatal(PROG, "Options --batch-script and --env-vars are mutually exclusive")
+            p.inputs = want
+    if p.inputs and not p.jobs:
+        what = "scripts" if p.inputs == "script" else "environment"
+        _common.fatal(PROG, f"When requesting job {what} you must also request specific jobs with the '-j' option.")
     if p.long and field_text:
         _common.fatal(PROG, "Options -o(--format) and -l(--long) are mutually exclusive. Please remove one and retry.")
     # default time window (slurmdb_job_cond_def_start_end)
@@ -630,6 +639,8 @@ def _main(argv: list[str]) -> int:
                 cells.append(f"{name:<20}")
         out("".join(cells))
         return 0
+    if p.inputs:
+        return _show_inputs(p)
     fields = resolve_fields(p.fields)
     jobs: list[dict[str, Any]] = []
     now = time.time()
@@ -657,6 +668,33 @@ def _main(argv: list[str]) -> int:
             lines.append("".join(cells))
     if lines:
         out("\n".join(lines) + "\n")
+    return 0
+
+
+def _show_inputs(p: Params) -> int:
+    """-B / --env-vars: what each selected batch job was submitted with, in slurmdbd's layout."""
+    from orchestrator.commands import _common
+
+    RpcError = _common.rpc_error_type()
+    title = "Batch Script for {}" if p.inputs == "script" else "Environment used for {} (must be batch to display)"
+    chunks: list[str] = []
+    for cluster in list(p.clusters) if p.clusters else [None]:
+        got = _fetch(p, cluster)
+        if got is None:
+            return 1
+        ids = list(dict.fromkeys(int(r["job_id"]) for r in _filter(got[0], p)))
+        if not ids:
+            continue
+        try:
+            reply = _common.make_client(cluster).call("job_inputs", {"job_ids": ids, "what": p.inputs})
+        except RpcError as exc:
+            error(PROG, f"Problem talking to the database: {exc.message}")  # type: ignore[attr-defined]
+            return 1
+        for item in reply.get("jobs") or []:
+            text = item.get("text") or "NONE\n"  # not a batch job, or nothing stored
+            chunks.append(f"{title.format(item['job_id'])}\n{'-' * 80}\n{text}\n")
+    if chunks:
+        out("".join(chunks))
     return 0
 
 

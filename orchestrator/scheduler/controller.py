@@ -92,6 +92,7 @@ class Controller:
             "allocate": self.op_submit,
             "jobs": self.op_jobs,
             "acct": self.op_acct,
+            "job_inputs": self.op_job_inputs,
             "nodes": self.op_nodes,
             "partitions": self.op_partitions,
             "config": self.op_config,
@@ -934,6 +935,26 @@ class Controller:
             runs = self.store.runs([j.job_id for j in jobs if j.restart_count])
             records = [r for rec in records for r in [*runs.get(rec["job_id"], []), rec]]
         return {"jobs": records, "now": time.time()}
+
+    async def op_job_inputs(self, req: Request) -> dict[str, Any]:
+        """sacct -B / --env-vars: each named batch job's script or environment as submitted (AccountingStoreFlags
+        job_script,job_env); the owner's and root's only, as sacct shows nothing of another user's job."""
+        what = req.body.get("what")
+        if what not in ("script", "env"):
+            raise SlurmError("EINVAL")
+        ids = [int(i) for i in req.body.get("job_ids") or []]
+        out: list[dict[str, Any]] = []
+        for rec in self.store.query_jobs(ids) if ids else []:
+            job = self.jobs.get(int(rec["job_id"])) or job_from_record(rec)
+            if self._own(req, job):
+                continue
+            inputs = self.store.inputs(job.job_id) or (self.store.inputs(job.array_job_id) if job.array_job_id else None)
+            text = None
+            if job.batch and inputs is not None:
+                script, env, _argv = inputs
+                text = script if what == "script" else "".join(f"{k}={v}\n" for k, v in env.items())
+            out.append({"job_id": job.job_id, "text": text})
+        return {"jobs": out}
 
     def _acct_record(self, job: Job) -> dict[str, Any]:
         """A job's accounting record; a running job shows its batch and extern steps as RUNNING."""

@@ -24,7 +24,7 @@ KEYS: tuple[tuple[str, str | None], ...] = (
     ("AccountingStorageTRES", "cpu,mem,energy,node,billing,fs/disk,vmem,pages"),
     ("AccountingStorageType", "accounting_storage/minihpc"),
     ("AccountingStorageUser", "N/A"),
-    ("AccountingStoreFlags", "(null)"),
+    ("AccountingStoreFlags", "job_env,job_script"),  # sacct -B and --env-vars show them
     ("AcctGatherEnergyType", "acct_gather_energy/none"),
     ("AcctGatherFilesystemType", "acct_gather_filesystem/none"),
     ("AcctGatherInterconnectType", "acct_gather_interconnect/none"),

@@ -193,3 +193,23 @@ def test_notify_writes_into_a_running_batch_jobs_stderr(local):
     r = local.run(["scontrol", "wait_job", str(job)], user=USER)
     assert (r.returncode, r.stderr) == (1, f"scontrol: Job {job} no longer running\n")
     local.run(["scancel", str(held)], user=USER)
+
+
+def test_sacct_shows_a_batch_jobs_script_and_environment_to_its_owner(local):
+    # AccountingStoreFlags=job_script,job_env; layouts as 22.05 printed them side by side
+    wd = local.workdir(USER)
+    script = "#!/bin/bash\n#SBATCH -J scr\necho hi\n"
+    job = local.submit(script, user=USER, cwd=wd)
+    local.wait(job)
+    rule = "-" * 80
+    r = local.run(["sacct", "-B", "-j", f"{job}.batch"], user=USER)
+    assert (r.returncode, r.stdout) == (0, f"Batch Script for {job}\n{rule}\n{script}\n")
+    r = local.run(["sacct", "--env-vars", "-j", str(job)], user=USER)
+    assert r.stdout.startswith(f"Environment used for {job} (must be batch to display)\n{rule}\n")
+    assert r.stdout.endswith("\n\n") and "\nHOME=" in r.stdout
+    r = local.run(["sacct", "-B", "-j", str(job)], user=OTHER)  # another user's job: nothing, as in Slurm
+    assert (r.returncode, r.stdout) == (0, "")
+    r = local.run(["salloc", "-Q", "-n1", "true"], user=USER, cwd=wd)
+    alloc = local.run(["sacct", "-X", "-n", "-o", "JobIDRaw", "-S", "now-5minutes"], user=USER).stdout.split()[-1]
+    r = local.run(["sacct", "-B", "-j", alloc], user=USER)
+    assert r.stdout == f"Batch Script for {alloc}\n{rule}\nNONE\n\n"

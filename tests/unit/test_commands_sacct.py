@@ -116,6 +116,11 @@ def test_default_window_starts_at_midnight(acct: FakeSlurm) -> None:
     (["-S", "garbage"], "Invalid time specification (pos=0): garbage\n"),
     (["-u", "nosuchuser_x"], "sacct: error: Invalid user id: nosuchuser_x\n"),
     (["--foo"], "sacct: unrecognized option '--foo'\n"),
+    # -B / --env-vars, as 22.05 words them
+    (["-B"], "sacct: fatal: When requesting job scripts you must also request specific jobs with the '-j' option.\n"),
+    (["--env-vars"], "sacct: fatal: When requesting job environment you must also request specific jobs with the "
+                     "'-j' option.\n"),
+    (["-B", "--env-vars", "-j", "5"], "sacct: fatal: Options --batch-script and --env-vars are mutually exclusive\n"),
 ])
 def test_bad_input(acct: FakeSlurm, args: list[str], err: str) -> None:
     assert run("sacct", *args) == (1, "", err)
