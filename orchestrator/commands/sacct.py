@@ -121,6 +121,7 @@ class Params:
         self.duplicates = False
         self.verbose = 0
         self.inputs = ""  # -B/--batch-script: "script"; --env-vars: "env"
+        self.completion = False  # -c: read the job completion plugin's records (JobCompType is jobcomp/none)
 
 
 def _job_state(text: str) -> str | None:
@@ -244,6 +245,8 @@ def parse_args(argv: list[str]) -> Params:
             p.no_steps = True
         elif key == "D":
             p.duplicates = True
+        elif key == "c":
+            p.completion = True
         elif key in ("B", "env-vars"):
             want = "script" if key == "B" else "env"
             if p.inputs and p.inputs != want:
@@ -639,6 +642,9 @@ def _main(argv: list[str]) -> int:
                 cells.append(f"{name:<20}")
         out("".join(cells))
         return 0
+    if p.completion:
+        out("Slurm job completion is disabled")  # 22.05's words, with no newline
+        return 1
     if p.inputs:
         return _show_inputs(p)
     fields = resolve_fields(p.fields)

@@ -126,6 +126,10 @@ def test_bad_input(acct: FakeSlurm, args: list[str], err: str) -> None:
     assert run("sacct", *args) == (1, "", err)
 
 
+def test_completion_records_are_disabled(acct: FakeSlurm) -> None:
+    assert run("sacct", "-c") == (1, "Slurm job completion is disabled", "")  # JobCompType=jobcomp/none
+
+
 def test_helpformat(slurm: FakeSlurm) -> None:
     out = run("sacct", "-e")[1].splitlines()
     assert out[0] == "Account             AdminComment        AllocCPUS           AllocNodes         "
