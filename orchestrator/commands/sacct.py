@@ -122,6 +122,12 @@ class Params:
         self.verbose = 0
         self.inputs = ""  # -B/--batch-script: "script"; --env-vars: "env"
         self.completion = False  # -c: read the job completion plugin's records (JobCompType is jobcomp/none)
+        self.qos: set[str] | None = None
+        self.gids: set[int] | None = None
+        self.nnodes: tuple[int, int] | None = None  # -i min[-max]
+        self.ncpus: tuple[int, int] | None = None  # -I min[-max]
+        self.limit_min = 0  # -k (minutes; a job's UNLIMITED counts as more than any)
+        self.limit_max = 0  # -K: only with -k
 
 
 def _job_state(text: str) -> str | None:
@@ -145,6 +151,25 @@ def _parse_time(text: str) -> float:
     except DateSpecError as exc:
         sys.stderr.write(f"{exc}\n")
         raise Exit(1) from None
+
+
+def _group_id(text: str) -> int | None:
+    import grp
+
+    if text.isdigit():
+        return int(text)
+    try:
+        return grp.getgrnam(text).gr_gid
+    except KeyError:
+        return None
+
+
+def _count_range(text: str) -> tuple[int, int] | None:
+    """``-i``/``-I``: ``N`` or ``MIN-MAX``."""
+    low, dash, high = text.partition("-")
+    if not low.isdigit() or (dash and not high.isdigit()):
+        return None
+    return int(low), int(high) if dash else int(low)
 
 
 def _valid_step(item: str) -> bool:
@@ -247,6 +272,42 @@ def parse_args(argv: list[str]) -> Params:
             p.duplicates = True
         elif key == "c":
             p.completion = True
+        elif key == "q":
+            from orchestrator.slurm.qos import QOS_NAMES
+
+            for item in split_list(v):
+                if item.lower() not in QOS_NAMES:
+                    error(PROG, f"You gave a bad qos '{item}'. Valid QOS's are {','.join(QOS_NAMES)}")
+                    _common.fatal(PROG, "problem processing qos list")
+                p.qos = (p.qos or set()) | {item.lower()}
+        elif key == "g":
+            for item in split_list(v):
+                gid = _group_id(item)
+                if gid is None:
+                    error(PROG, f"Invalid group id: {item}")
+                    raise Exit(1)
+                p.gids = (p.gids or set()) | {gid}
+        elif key in ("i", "I"):
+            span = _count_range(v)
+            if span is None:
+                error(PROG, f'Invalid numeric value "{v}" for requested {"node" if key == "i" else "cpu"} range.')
+                raise Exit(1)
+            if key == "i":
+                p.nnodes = span
+            else:
+                p.ncpus = span
+        elif key in ("k", "K"):
+            from orchestrator.slurm.timefmt import INFINITE, TimeFormatError, parse_limit
+
+            try:
+                minutes = parse_limit(v)
+            except TimeFormatError:
+                _common.fatal(PROG, "Invalid time limit specification")
+            minutes = 2**31 if minutes == INFINITE else minutes
+            if key == "k":
+                p.limit_min = minutes
+            else:
+                p.limit_max = minutes
         elif key in ("B", "env-vars"):
             want = "script" if key == "B" else "env"
             if p.inputs and p.inputs != want:
@@ -765,6 +826,19 @@ def _filter(jobs: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
             continue
         if p.uids is not None and not p.all_users and j.get("uid") not in p.uids:
             continue
+        if p.qos is not None and (j.get("qos") or "normal").lower() not in p.qos:
+            continue
+        if p.gids is not None and j.get("gid") not in p.gids:
+            continue
+        if p.nnodes is not None and not p.nnodes[0] <= int(j.get("num_nodes") or 1) <= p.nnodes[1]:
+            continue
+        if p.ncpus is not None and not p.ncpus[0] <= _alloc_cpus(j) <= p.ncpus[1]:
+            continue
+        if p.limit_min:
+            raw = j.get("time_limit")
+            limit = 2**31 if raw is None or int(raw) < 0 else int(raw)
+            if limit < p.limit_min or (p.limit_max and limit > p.limit_max):
+                continue
         if not want and not _in_window(j, p):
             continue
         if p.nodes:

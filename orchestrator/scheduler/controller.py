@@ -29,6 +29,7 @@ from orchestrator.scheduler.server import Request, RpcServer, call_async
 from orchestrator.scheduler.store import Store, compact, job_from_record
 from orchestrator.slurm.arrays import ArraySpec, ArraySpecError, format_ranges, parse_array, parse_ranges
 from orchestrator.slurm.hostlist import HostlistError, compress, expand
+from orchestrator.slurm.qos import QOS_NAMES
 from orchestrator.slurm.states import FINISHED_NAMES as FINISHED
 from orchestrator.slurm.states import JobState
 from orchestrator.slurm.timefmt import INFINITE, TimeFormatError, parse_date, parse_limit
@@ -42,7 +43,6 @@ BOOT_TIME_SLACK = 1.0
 """Seconds a node's boot time may be off: the kernel gives its boot time in whole seconds."""
 # end states slurmctld gives a job itself (rather than taking them from the batch script's exit)
 ENDED_BY_CONTROLLER = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL"})
-QOS_NAMES = ("normal", "priority")  # ARC's: --qos=priority is charged to <project>-priority
 USER_SETTABLE = frozenset({
     "name", "partition", "account", "qos", "comment", "time_limit", "num_nodes", "max_nodes", "nodes_explicit",
     "num_tasks", "ntasks_explicit", "ntasks_per_node", "cpus_per_task", "mem_per_cpu", "mem_per_node",

@@ -200,3 +200,30 @@ def test_eligible_is_unknown_for_a_job_never_eligible_and_the_window_leaves_it_o
     assert run("sacct", "-X", "-P", "-n", "-o", "JobID")[1] == "31\n"
     out = run("sacct", "-X", "-P", "-n", "-o", "JobID,Eligible", "-j", "30,31")[1]
     assert out.splitlines() == ["30|Unknown", f"31|{time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(T0 + 5))}"]
+
+
+def test_qos_group_size_and_time_limit_filters(acct: FakeSlurm) -> None:
+    # -q, -g, -i, -I, -k/-K select as slurmdbd does (22.05 side by side); -K alone selects nothing out
+    acct.jobs[0].update(time_limit=60, qos="priority", gid=30001, num_nodes=2)
+    acct.jobs[1].update(time_limit=5)
+    acct.jobs[2].update(time_limit=1)
+    acct.jobs[3].update(time_limit=1)
+    acct.jobs[4].update(time_limit=-1)
+
+    def ids(*args: str) -> list[str]:
+        return run("sacct", "-a", "-X", "-n", "-P", "-o", "JobIDRaw", "-S", "2000-01-01", *args)[1].split()
+
+    everything = ids()
+    assert ids("-q", "priority") == ["56"] and "56" not in ids("-q", "normal")
+    assert ids("-g", "30001") == ["56"]
+    assert ids("-i", "2") == ["56"] and ids("-i", "2-3") == ["56"]
+    assert ids("-I", "2") == ["61"]
+    assert ids("-k", "10") == ["56", "61"]  # an UNLIMITED limit is more than any
+    assert ids("-k", "5", "-K", "30") == ["57"]
+    assert ids("-K", "10") == everything
+    assert run("sacct", "-q", "foo") == (1, "", "sacct: error: You gave a bad qos 'foo'. Valid QOS's are "
+                                               "normal,priority\nsacct: fatal: problem processing qos list\n")
+    assert run("sacct", "-i", "abc") == (1, "", 'sacct: error: Invalid numeric value "abc" for requested node range.\n')
+    assert run("sacct", "-I", "1-") == (1, "", 'sacct: error: Invalid numeric value "1-" for requested cpu range.\n')
+    assert run("sacct", "-k", "abc") == (1, "", "sacct: fatal: Invalid time limit specification\n")
+    assert run("sacct", "-g", "nosuchgroup_x") == (1, "", "sacct: error: Invalid group id: nosuchgroup_x\n")
