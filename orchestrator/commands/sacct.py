@@ -128,6 +128,8 @@ class Params:
         self.ncpus: tuple[int, int] | None = None  # -I min[-max]
         self.limit_min = 0  # -k (minutes; a job's UNLIMITED counts as more than any)
         self.limit_max = 0  # -K: only with -k
+        self.unit: int | None = None  # --units: 1 K ... 5 P
+        self.noconvert = False
 
 
 def _job_state(text: str) -> str | None:
@@ -272,6 +274,15 @@ def parse_args(argv: list[str]) -> Params:
             p.duplicates = True
         elif key == "c":
             p.completion = True
+        elif key == "units":
+            unit = "KMGTP".find(v[:1].upper()) if v else -1
+            if unit < 0:
+                shown = v[:1] if v else ""  # an empty value: 22.05 prints up to the NUL it has there
+                error(PROG, f"Invalid unit type '{shown}" + ("'. Possible options are 'KMGTP'" if shown else ""))
+                _common.fatal(PROG, "Invalid unit type")
+            p.unit = unit + 1
+        elif key == "noconvert":
+            p.noconvert = True
         elif key == "q":
             from orchestrator.slurm.qos import QOS_NAMES
 
@@ -313,6 +324,8 @@ def parse_args(argv: list[str]) -> Params:
             if p.inputs and p.inputs != want:
                 _common.fatal(PROG, "Options --batch-script and --env-vars are mutually exclusive")
             p.inputs = want
+    global _UNIT, _NOCONVERT
+    _UNIT, _NOCONVERT = p.unit, p.noconvert  # read where sizes are printed
     if p.inputs and not p.jobs:
         what = "scripts" if p.inputs == "script" else "environment"
         _common.fatal(PROG, f"When requesting job {what} you must also request specific jobs with the '-j' option.")
@@ -422,12 +435,23 @@ def elapsed_cpu(seconds: float) -> str:
     return f"00:{m:02d}:{s:02d}"
 
 
-def _rss(kb: Any) -> str | None:
+_UNIT: int | None = None
+"""--units: the unit every size prints in (1 K ... 5 P)."""
+_NOCONVERT = False
+"""--noconvert: sizes stay in the unit they are kept in."""
+
+
+def _size(num: int, orig: int) -> str:
+    """A size as sacct prints it, in ``orig``'s unit (1 K, 2 M) unless --units or --noconvert say otherwise."""
     from orchestrator.slurm.fmtspec import convert_num_unit
 
+    return convert_num_unit(num, orig, exact=not _NOCONVERT, spec=_UNIT)
+
+
+def _rss(kb: Any) -> str | None:
     if kb is None:
         return None
-    return convert_num_unit(int(kb), 1)
+    return _size(int(kb), 1)
 
 
 class Row:
@@ -471,11 +495,9 @@ def _alloc_cpus(j: dict[str, Any]) -> int:
 
 
 def _req_mem(j: dict[str, Any]) -> str:
-    from orchestrator.slurm.fmtspec import convert_num_unit
-
     if j.get("mem_per_node"):
-        return convert_num_unit(int(j["mem_per_node"]), 2)
-    return convert_num_unit(int(j.get("mem_per_cpu") or 0) * max(1, _req_cpus(j)), 2)
+        return _size(int(j["mem_per_node"]), 2)
+    return _size(int(j.get("mem_per_cpu") or 0) * max(1, _req_cpus(j)), 2)
 
 
 def _req_cpus(j: dict[str, Any]) -> int:

@@ -238,19 +238,24 @@ def render(template: str, funcs: Sequence[Callable[[Any], str] | str], rows: Seq
 _UNITS = "\0KMGTP?"
 
 
-def convert_num_unit(num: float, orig: int = 0, exact: bool = True) -> str:
+def convert_num_unit(num: float, orig: int = 0, exact: bool = True, spec: int | None = None) -> str:
     """Slurm's convert_num_unit with CONVERT_NUM_UNIT_EXACT: ``2048`` -> ``2K``, ``1536M`` -> ``1.50G``.
 
-    ``orig`` is the unit of ``num`` (0 none, 1 K, 2 M...).
+    ``orig`` is the unit of ``num`` (0 none, 1 K, 2 M...); ``exact`` False leaves it there (sacct
+    --noconvert); ``spec`` names the unit to print in whatever the value (sacct --units: 100M as
+    ``0.10G``, ``102400K``).
     """
-    if int(num) == 0:
-        return "0"
     n = float(num)
     unit = orig
-    if exact:
+    if spec is not None:
+        n *= 1024.0 ** (orig - spec)
+        unit = spec
+    elif exact:
         while n >= 1024 and int(n) % 512 == 0:
             n /= 1024
             unit += 1
+    if n == 0:
+        return "0"
     suffix = _UNITS[unit] if 0 <= unit < len(_UNITS) else "?"
     suffix = "" if suffix == "\0" else suffix
     if float(int(n)) == n:

@@ -227,3 +227,18 @@ def test_qos_group_size_and_time_limit_filters(acct: FakeSlurm) -> None:
     assert run("sacct", "-I", "1-") == (1, "", 'sacct: error: Invalid numeric value "1-" for requested cpu range.\n')
     assert run("sacct", "-k", "abc") == (1, "", "sacct: fatal: Invalid time limit specification\n")
     assert run("sacct", "-g", "nosuchgroup_x") == (1, "", "sacct: error: Invalid group id: nosuchgroup_x\n")
+
+
+def test_units_and_noconvert(acct: FakeSlurm) -> None:
+    # 22.05 side by side: ReqMem 100M prints 102400K with --units=K and 0.10G with --units=g
+    def req_mem(*args: str) -> str:
+        return run("sacct", "-j", "56", "-X", "-n", "-P", "-o", "ReqMem,MaxRSS", *args)[1].strip()
+
+    assert req_mem() == "100M|"
+    assert req_mem("--units=K") == "102400K|"
+    assert req_mem("--units=g") == "0.10G|"
+    assert run("sacct", "-j", "56", "-n", "-P", "-o", "MaxRSS", "--units=M")[1].splitlines() == ["", "2.87M"]
+    acct.jobs[0]["mem_per_cpu"] = 2048
+    assert req_mem() == "2G|" and req_mem("--noconvert") == "2048M|"
+    assert run("sacct", "--units=Q") == (1, "", "sacct: error: Invalid unit type 'Q'. Possible options are 'KMGTP'\n"
+                                                "sacct: fatal: Invalid unit type\n")
