@@ -130,6 +130,7 @@ class Params:
         self.limit_max = 0  # -K: only with -k
         self.unit: int | None = None  # --units: 1 K ... 5 P
         self.noconvert = False
+        self.truncate = False  # -T: times cut to the -S/-E window
 
 
 def _job_state(text: str) -> str | None:
@@ -283,6 +284,8 @@ def parse_args(argv: list[str]) -> Params:
             p.unit = unit + 1
         elif key == "noconvert":
             p.noconvert = True
+        elif key == "T":
+            p.truncate = True
         elif key == "q":
             from orchestrator.slurm.qos import QOS_NAMES
 
@@ -480,7 +483,7 @@ def _elapsed(rec: dict[str, Any], now: float) -> int:
     if not start:
         return 0
     end = rec.get("end_time") or 0
-    if not end or rec.get("state") in ("RUNNING", "COMPLETING", "SUSPENDED"):
+    if not end or (rec.get("state") in ("RUNNING", "COMPLETING", "SUSPENDED") and not rec.get("truncated")):
         end = now
     from orchestrator.slurm.accounting import elapsed_seconds  # whole time_t seconds, as the credits ledger
 
@@ -619,7 +622,8 @@ def value(name: str, row: Row) -> Any:
             if name in ("Submit", "Eligible"):
                 return make_time_str(s.get("start_time"), "Unknown")
             return make_time_str(s.get(key), "Unknown")
-        if name == "End" and j.get("state") in ("RUNNING", "PENDING", "COMPLETING", "SUSPENDED"):
+        if name == "End" and j.get("state") in ("RUNNING", "PENDING", "COMPLETING", "SUSPENDED") \
+                and not (j.get("truncated") and j.get("start_time")):
             return "Unknown"
         return make_time_str(j.get(key), "Unknown")  # a job never eligible (held, dependent): Unknown
     if name == "Timelimit":
@@ -742,6 +746,8 @@ def _main(argv: list[str]) -> int:
         now = server_now or now
         jobs.extend(recs)
     jobs = _filter(jobs, p)
+    if p.truncate:
+        jobs = [_truncated(j, p, now) for j in jobs]
     lines: list[str] = []
     if not p.noheader:
         lines.extend(header(fields, p.parsable, p.delimiter))
@@ -861,7 +867,7 @@ def _filter(jobs: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
             limit = 2**31 if raw is None or int(raw) < 0 else int(raw)
             if limit < p.limit_min or (p.limit_max and limit > p.limit_max):
                 continue
-        if not want and not _in_window(j, p):
+        if not _in_window(j, p, by_id=bool(want)):
             continue
         if p.nodes:
             from orchestrator.slurm.hostlist import HostlistError, expand
@@ -877,12 +883,30 @@ def _filter(jobs: list[dict[str, Any]], p: Params) -> list[dict[str, Any]]:
     return out_jobs
 
 
-def _in_window(j: dict[str, Any], p: Params) -> bool:
+def _truncated(j: dict[str, Any], p: Params, now: float) -> dict[str, Any]:
+    """-T: a copy of the job whose times (and its steps') are cut to the window; a running job then ends
+    at the window's end, as sacct prints it."""
+    start, end = p.start or 0, p.end or now
+
+    def cut(rec: dict[str, Any]) -> dict[str, Any]:
+        rec = dict(rec, truncated=True)
+        if rec.get("start_time"):
+            rec["start_time"] = max(float(rec["start_time"]), start)
+            rec["end_time"] = min(float(rec.get("end_time") or end), end)
+        return rec
+
+    out = cut(j)
+    out["steps"] = [cut(s) for s in j.get("steps") or []]
+    return out
+
+
+def _in_window(j: dict[str, Any], p: Params, by_id: bool = False) -> bool:
     """slurmdbd's test for -S/-E: the job became eligible before the end and had not ended by the start
-    (so a job held or dependent since its submission is listed only when asked for with -j)."""
+    (so a job held or dependent since its submission is listed only when asked for with -j: jobs named
+    by id need only have been submitted before the end)."""
     start = p.start or 0
     end = p.end or time.time()
-    begun = j.get("eligible_time") or 0
+    begun = (j.get("eligible_time") or j.get("submit_time") or 0) if by_id else (j.get("eligible_time") or 0)
     if not begun or begun > end:
         return False
     finished = j.get("end_time") or 0

@@ -242,3 +242,31 @@ def test_units_and_noconvert(acct: FakeSlurm) -> None:
     assert req_mem() == "2G|" and req_mem("--noconvert") == "2048M|"
     assert run("sacct", "--units=Q") == (1, "", "sacct: error: Invalid unit type 'Q'. Possible options are 'KMGTP'\n"
                                                 "sacct: fatal: Invalid unit type\n")
+
+
+def _stamp(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
+
+
+def test_jobs_named_by_id_still_keep_to_an_explicit_window(acct: FakeSlurm) -> None:
+    # 22.05 side by side: -j with -S after a job ended lists nothing; a job held since its submission is listed
+    # for any window that ends after it was submitted
+    acct.jobs.append(job(62, reason="JobHeldUser", priority=0, hold="user", submit_time=T0 - 1, eligible_time=0))
+
+    def ids(*args: str) -> list[str]:
+        return run("sacct", "-X", "-n", "-P", "-o", "JobIDRaw", *args)[1].split()
+
+    assert ids("-j", "56") == ["56"]
+    assert ids("-j", "56", "-S", _stamp(T0 + 60)) == []  # it ended at T0 + 2
+    assert ids("-j", "62") == ["62"]
+    assert ids("-j", "62", "-S", _stamp(time.time() + 3600), "-E", _stamp(time.time() + 7200)) == ["62"]
+    assert ids("-j", "62", "-E", _stamp(T0 - 60)) == []  # before it was submitted
+
+
+def test_truncate_cuts_times_to_the_window(acct: FakeSlurm) -> None:
+    # -T: job 61 runs since T0; cut to [T0 + 600, T0 + 900] it starts and ends there and lasted 300 s
+    out = run("sacct", "-T", "-j", "61", "-X", "-n", "-P", "-o", "Start,End,Elapsed",
+              "-S", _stamp(T0 + 600), "-E", _stamp(T0 + 900))[1]
+    assert out == f"{_stamp(T0 + 600)}|{_stamp(T0 + 900)}|00:05:00\n"
+    out = run("sacct", "-j", "61", "-X", "-n", "-P", "-o", "End", "-S", _stamp(T0 + 600), "-E", _stamp(T0 + 900))[1]
+    assert out == "Unknown\n"
