@@ -903,10 +903,10 @@ def _truncated(j: dict[str, Any], p: Params, now: float) -> dict[str, Any]:
 def _in_window(j: dict[str, Any], p: Params, by_id: bool = False) -> bool:
     """slurmdbd's test for -S/-E: the job became eligible before the end and had not ended by the start
     (so a job held or dependent since its submission is listed only when asked for with -j: jobs named
-    by id need only have been submitted before the end)."""
+    by id need only have been submitted before the end, whenever they may start)."""
     start = p.start or 0
     end = p.end or time.time()
-    begun = (j.get("eligible_time") or j.get("submit_time") or 0) if by_id else (j.get("eligible_time") or 0)
+    begun = (j.get("submit_time") or 0) if by_id else (j.get("eligible_time") or 0)
     if not begun or begun > end:
         return False
     finished = j.get("end_time") or 0

@@ -270,3 +270,11 @@ def test_truncate_cuts_times_to_the_window(acct: FakeSlurm) -> None:
     assert out == f"{_stamp(T0 + 600)}|{_stamp(T0 + 900)}|00:05:00\n"
     out = run("sacct", "-j", "61", "-X", "-n", "-P", "-o", "End", "-S", _stamp(T0 + 600), "-E", _stamp(T0 + 900))[1]
     assert out == "Unknown\n"
+
+
+def test_a_job_named_by_id_is_listed_before_it_may_start(acct: FakeSlurm) -> None:
+    # 22.05: --begin=now+1hour, or a requeued job waiting out its delay, is listed by sacct -j at once
+    later = time.time() + 3600
+    acct.jobs.append(job(63, reason="BeginTime", submit_time=T0, eligible_time=later, begin_time=later))
+    assert run("sacct", "-j", "63", "-X", "-n", "-P", "-o", "JobIDRaw")[1] == "63\n"
+    assert run("sacct", "-j", "63", "-X", "-n", "-P", "-o", "JobIDRaw", "-E", _stamp(T0 - 60))[1] == ""
