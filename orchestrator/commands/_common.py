@@ -245,6 +245,16 @@ def group_name(gid: int) -> str:
     return name
 
 
+def group_id(name: str) -> int | None:
+    """Group name or numeric gid -> gid; None when there is no such group."""
+    import grp
+
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return int(name) if name.isdigit() else None
+
+
 def user_id(name: str) -> int | None:
     """Login name or numeric uid -> uid; None when there is no such user."""
     if name in _name_cache:

@@ -156,17 +156,6 @@ def _parse_time(text: str) -> float:
         raise Exit(1) from None
 
 
-def _group_id(text: str) -> int | None:
-    import grp
-
-    if text.isdigit():
-        return int(text)
-    try:
-        return grp.getgrnam(text).gr_gid
-    except KeyError:
-        return None
-
-
 def _count_range(text: str) -> tuple[int, int] | None:
     """``-i``/``-I``: ``N`` or ``MIN-MAX``."""
     low, dash, high = text.partition("-")
@@ -296,7 +285,7 @@ def parse_args(argv: list[str]) -> Params:
                 p.qos = (p.qos or set()) | {item.lower()}
         elif key == "g":
             for item in split_list(v):
-                gid = _group_id(item)
+                gid = _common.group_id(item)
                 if gid is None:
                     error(PROG, f"Invalid group id: {item}")
                     raise Exit(1)

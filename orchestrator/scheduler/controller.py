@@ -1026,7 +1026,7 @@ class Controller:
         return {"partitions": out}
 
     async def op_config(self, req: Request) -> dict[str, Any]:
-        from orchestrator.scheduler.slurmconf import config_items
+        from orchestrator.scheduler.slurmconf import MAX_JOB_COUNT, config_items
 
         s = self.settings
         nodes = len(self.cluster.nodes)
@@ -1039,7 +1039,7 @@ class Controller:
             "JobRequeue": "1" if s.job_requeue else "0",
             "KillWait": f"{s.kill_wait} sec",
             "MaxArraySize": str(self.config.site.max_array_size),
-            "MaxDBDMsgs": str(max(10000, 2 * 10000 + 4 * nodes)),  # slurmctld's default for MaxJobCount 10000
+            "MaxDBDMsgs": str(max(10000, 2 * MAX_JOB_COUNT + 4 * nodes)),  # slurmctld's default
             "MaxNodeCount": str(nodes),
             "MinJobAge": f"{s.min_job_age} sec",
             "NEXT_JOB_ID": str(self.store.peek_next_job_id()),

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["KEYS", "config_items"]
+__all__ = ["KEYS", "MAX_JOB_COUNT", "config_items"]
+
+MAX_JOB_COUNT = 10000
+"""slurmctld's default MaxJobCount, as show config reports it; MaxDBDMsgs follows from it."""
 
 # (key, value); None marks a key whose value the controller gives
 KEYS: tuple[tuple[str, str | None], ...] = (
@@ -97,7 +100,7 @@ KEYS: tuple[tuple[str, str | None], ...] = (
     ("MailProg", "/bin/mail"),
     ("MaxArraySize", None),
     ("MaxDBDMsgs", None),
-    ("MaxJobCount", "10000"),
+    ("MaxJobCount", str(MAX_JOB_COUNT)),
     ("MaxJobId", "67043328"),
     ("MaxMemPerNode", "UNLIMITED"),
     ("MaxNodeCount", None),
