@@ -45,12 +45,13 @@ SWEEP_DELAY = 0.2  # seconds from a job's end to the kill of its session's stray
 # Runs as the user: open the output files with the user's rights, go to the work
 # directory (or /tmp, as slurmstepd does), then exec the stored script.
 _WRAPPER = r"""
-out=$1 err=$2 in=$3 mode=$4 dir=$5; shift 5
+out=$1 err=$2 in=$3 mode=$4 dir=$5 ready=$6; shift 6
 # (truncate first, then always O_APPEND: the job's srun and slurmstepd notes share the file)
 if [ "$mode" != append ]; then : >"$out" || exit 1; fi
 exec >>"$out" || exit 1
 if [ "$err" = "$out" ]; then exec 2>&1
 else if [ "$mode" != append ]; then : >"$err" || exit 1; fi; exec 2>>"$err" || exit 1; fi
+eval "exec $ready>&-"  # the files are open: the node daemon's notes may go in now, not be truncated away
 exec <"$in" || exit 1
 if ! cd "$dir" 2>/dev/null; then
   # (twice, as slurmstepd 22.05 reports it: once for itself, once for the batch task)
@@ -92,6 +93,8 @@ class RunningJob:
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     step_sids: set[int] = field(default_factory=set)
     limit_start: float = 0.0  # the job's start time, from which its time limit counts
+    outputs_open: bool = True  # False until the wrapper has opened (and truncated) the output files
+    held_notes: list[str] = field(default_factory=list)  # notes that wait for that
 
 
 class NodeDaemon:
@@ -274,14 +277,21 @@ class NodeDaemon:
         mode = "append" if job.get("open_mode") == "append" or (int(job.get("restart_count", 0)) > 0 \
             and job.get("open_mode") == "append") else "truncate"
         groups = _groups(job["user"], gid) if self.root else None
+        ready_r, ready_w = os.pipe()  # the wrapper closes its end once the output files are open
         argv_full = ["/bin/sh", "-c", _WRAPPER, "slurm_script", std_out, std_err, std_in, mode, work_dir,
-                     str(script_path), *argv]
+                     str(ready_w), str(script_path), *argv]
         kwargs: dict[str, Any] = {}
         if self.root:
             kwargs.update(user=uid, group=gid, extra_groups=groups)
-        popen = subprocess.Popen(argv_full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, cwd="/", start_new_session=True, close_fds=True,
-                                 **kwargs)
+        try:
+            popen = subprocess.Popen(argv_full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, cwd="/", start_new_session=True, close_fds=True,
+                                     pass_fds=(ready_w,), **kwargs)
+        except BaseException:
+            os.close(ready_r)
+            raise
+        finally:
+            os.close(ready_w)
         now = time.time()
         limit_start, deadline = job_deadline(job, now)
         mem_mb = int(job.get("mem_per_alloc_node", {}).get(self.node.name, 0))
@@ -290,7 +300,8 @@ class NodeDaemon:
                         user=job["user"], pid=popen.pid, start=now, deadline=deadline, std_out=std_out,
                         std_err=std_err, tmpdir=tmpdir, scratch=scratch, mem_limit_kb=mem_mb * 1024,
                         kill_wait=self.kill_wait, early_signal=sig, early_secs=secs, early_batch=batch_only,
-                        popen=popen, limit_start=limit_start)
+                        popen=popen, limit_start=limit_start, outputs_open=False)
+        asyncio.get_running_loop().add_reader(ready_r, self._outputs_opened, rj, ready_r)
         self.jobs[job_id] = rj
         self._save_state(rj)
         threading.Thread(target=self._wait_child, args=(rj,), daemon=True, name=f"wait-{job_id}").start()
@@ -311,7 +322,9 @@ class NodeDaemon:
         return str(path)
 
     def _save_state(self, rj: RunningJob) -> None:
-        data = {k: getattr(rj, k) for k in RunningJob.__dataclass_fields__ if k not in ("popen", "step_sids")}
+        # (a job found again after a restart has long had its output files open: those two stay at their defaults)
+        data = {k: getattr(rj, k) for k in RunningJob.__dataclass_fields__
+                if k not in ("popen", "step_sids", "outputs_open", "held_notes")}
         path = self.spool / f"job{rj.job_id:05d}" / "state.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
@@ -428,8 +441,21 @@ class NodeDaemon:
             self._signal_session(sid, signal.SIGTERM)
         rj.kill_at = time.time() + (rj.kill_wait if reason in ("CANCELLED", "TIMEOUT") else 1.0)
 
+    def _outputs_opened(self, rj: RunningJob, fd: int) -> None:
+        """The wrapper has opened the job's output files (or exited): write the notes that waited."""
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        rj.outputs_open = True
+        held, rj.held_notes = rj.held_notes, []
+        for text in held:
+            self._note(rj, text)
+
     def _note(self, rj: RunningJob, text: str) -> None:
-        """Append a line to the job's stderr as the user (never as root)."""
+        """Append a line to the job's stderr as the user (never as root); before the job has opened
+        its output files, the line waits, so that opening them does not truncate it away."""
+        if not rj.outputs_open:
+            rj.held_notes.append(text)
+            return
         kwargs: dict[str, Any] = {}
         if self.root:
             kwargs.update(user=rj.uid, group=rj.gid)

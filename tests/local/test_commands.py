@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -213,3 +214,23 @@ def test_sacct_shows_a_batch_jobs_script_and_environment_to_its_owner(local):
     alloc = local.run(["sacct", "-X", "-n", "-o", "JobIDRaw", "-S", "now-5minutes"], user=USER).stdout.split()[-1]
     r = local.run(["sacct", "-B", "-j", alloc], user=USER)
     assert r.stdout == f"Batch Script for {alloc}\n{rule}\nNONE\n\n"
+
+
+def test_a_note_sent_before_the_job_opens_its_output_is_kept(local):
+    # the job's stdout is a FIFO nobody reads yet, so its wrapper is stuck before it truncates stderr: a
+    # notify now must wait for that, not be truncated away (seen on a fresh cluster right after wait_job)
+    wd = local.workdir(USER)
+    fifo = wd / "out.fifo"
+    local.run(["mkfifo", str(fifo)], user=USER)
+    job = local.submit("#!/bin/bash\necho body\n", "-o", str(fifo), "-e", str(wd / "err.txt"), user=USER, cwd=wd)
+    node = local.wait(job, states=("RUNNING",))["nodes"]
+    r = local.run(["scontrol", "notify", str(job), "early", "note"], user=USER)
+    assert (r.returncode, r.stderr) == (0, "")
+    # one reader held open from here on lets the wrapper open the FIFO (twice: to truncate, to append)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        local.wait(job)
+        assert os.read(fd, 100) == b"body\n"
+    finally:
+        os.close(fd)
+    assert (wd / "err.txt").read_text() == f"slurmstepd-{node}: error: early note\n"
