@@ -45,13 +45,14 @@ SWEEP_DELAY = 0.2  # seconds from a job's end to the kill of its session's stray
 # Runs as the user: open the output files with the user's rights, go to the work
 # directory (or /tmp, as slurmstepd does), then exec the stored script.
 _WRAPPER = r"""
-out=$1 err=$2 in=$3 mode=$4 dir=$5 ready=$6; shift 6
+out=$1 err=$2 in=$3 mode=$4 dir=$5; shift 5
 # (truncate first, then always O_APPEND: the job's srun and slurmstepd notes share the file)
 if [ "$mode" != append ]; then : >"$out" || exit 1; fi
 exec >>"$out" || exit 1
+# stderr is the node daemon's pipe until it is replaced here: then the files are open, and the
+# daemon's notes may go in without being truncated away
 if [ "$err" = "$out" ]; then exec 2>&1
 else if [ "$mode" != append ]; then : >"$err" || exit 1; fi; exec 2>>"$err" || exit 1; fi
-eval "exec $ready>&-"  # the files are open: the node daemon's notes may go in now, not be truncated away
 exec <"$in" || exit 1
 if ! cd "$dir" 2>/dev/null; then
   # (twice, as slurmstepd 22.05 reports it: once for itself, once for the batch task)
@@ -277,16 +278,15 @@ class NodeDaemon:
         mode = "append" if job.get("open_mode") == "append" or (int(job.get("restart_count", 0)) > 0 \
             and job.get("open_mode") == "append") else "truncate"
         groups = _groups(job["user"], gid) if self.root else None
-        ready_r, ready_w = os.pipe()  # the wrapper closes its end once the output files are open
+        ready_r, ready_w = os.pipe()  # the wrapper's stderr, until it opens the job's own (see _WRAPPER)
         argv_full = ["/bin/sh", "-c", _WRAPPER, "slurm_script", std_out, std_err, std_in, mode, work_dir,
-                     str(ready_w), str(script_path), *argv]
+                     str(script_path), *argv]
         kwargs: dict[str, Any] = {}
         if self.root:
             kwargs.update(user=uid, group=gid, extra_groups=groups)
         try:
             popen = subprocess.Popen(argv_full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd="/", start_new_session=True, close_fds=True,
-                                     pass_fds=(ready_w,), **kwargs)
+                                     stderr=ready_w, cwd="/", start_new_session=True, close_fds=True, **kwargs)
         except BaseException:
             os.close(ready_r)
             raise
@@ -442,7 +442,8 @@ class NodeDaemon:
         rj.kill_at = time.time() + (rj.kill_wait if reason in ("CANCELLED", "TIMEOUT") else 1.0)
 
     def _outputs_opened(self, rj: RunningJob, fd: int) -> None:
-        """The wrapper has opened the job's output files (or exited): write the notes that waited."""
+        """The wrapper has opened the job's output files, or exited (or, failing, written an error where its
+        stderr still was): write the notes that waited."""
         asyncio.get_running_loop().remove_reader(fd)
         os.close(fd)
         rj.outputs_open = True
