@@ -459,7 +459,8 @@ class NodeDaemon:
             return
         kwargs: dict[str, Any] = {}
         if self.root:
-            kwargs.update(user=rj.uid, group=rj.gid)
+            # the user's own groups too: kept, root's group 0 makes exec fail in the containers
+            kwargs.update(user=rj.uid, group=rj.gid, extra_groups=_groups(rj.user, rj.gid))
         try:
             subprocess.Popen(["/bin/sh", "-c", _NOTE, "note", rj.std_err, text], stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", **kwargs).wait(5)

@@ -84,3 +84,21 @@ def test_squeue_all_clusters_and_cross_cluster_submission(alice: Shell) -> None:
     alice.ok(f"scancel -M htc {job}")
     env = alice.ok("sbatch -M htc --parsable --wrap 'echo $SLURM_CLUSTER_NAME' && sleep 4 && cat slurm-*.out | tail -1")
     assert "htc" in env
+
+
+def test_notify_and_cancel_notices_reach_the_jobs_output(alice: Shell, workdir: str) -> None:
+    """slurmstepd's lines in a job's output, written as alice on a compute node (root's groups made that fail)."""
+    job = alice.submit("#!/bin/bash\nsleep 30\n", workdir=workdir)
+    alice.ok(f"scontrol wait_job {job}")
+    alice.ok(f"scontrol notify {job} hello there")
+    alice.ok(f"scancel {job}")
+    deadline = time.monotonic() + 60
+    out = ""
+    while time.monotonic() < deadline:
+        out = alice.ok(f"cat {workdir}/slurm-{job}.out")
+        if "CANCELLED AT" in out:
+            break
+        time.sleep(1)
+    lines = out.splitlines()
+    assert lines[0].endswith(": error: hello there") and lines[0].startswith("slurmstepd-arc-c"), out
+    assert f"*** JOB {job} ON " in lines[1] and "CANCELLED AT" in lines[1], out
